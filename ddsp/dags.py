@@ -111,6 +111,11 @@ class DAGLayer(keras.layers.Layer):
         setattr(self, name, module)
         self.module_names.append(name)
 
+    def build(self, *args, **kwargs):
+        # Sub-modules build themselves on first call; declaring this layer built
+        # avoids an extra symbolic trace of the whole DAG by Keras.
+        self.built = True
+
     @property
     def modules(self) -> list:
         """The modules in dag order."""
