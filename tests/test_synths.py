@@ -60,12 +60,19 @@ def test_harmonic_normalizes_below_nyquist():
 
 
 def test_additive_is_harmonic_and_gin_registered():
+    from ddsp import processors
     assert synths.Additive is synths.Harmonic
     gin.clear_config()
-    gin.parse_config('f.x = @synths.Additive()')
-    # The registered name resolves to the Harmonic class.
-    assert gin.query_parameter('f.x').selector.endswith('Additive')
-    gin.clear_config()
+    try:
+        gin.parse_config("""
+            ProcessorGroup.dag = [(@synths.Additive(), ['a', 'h', 'f0'])]
+            Additive.n_samples = 128
+        """)
+        group = processors.ProcessorGroup()
+    finally:
+        gin.clear_config()
+    (synth,) = group.modules
+    assert isinstance(synth, synths.Harmonic) and synth.n_samples == 128
 
 
 def test_filtered_noise_is_seeded_and_shaped():
