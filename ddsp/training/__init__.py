@@ -1,0 +1,1 @@
+"""DDSP training system: data, networks, models, trainers and tools."""
