@@ -1,15 +1,24 @@
-"""`make demo`: renders a melody through the DDSP synthesizers.
+"""`make demo`: prepare -> train -> resynthesize, on the example data in data/.
 
-Until the training pipeline lands this demo drives the synthesizers directly:
-a melody given as f0 and loudness curves (with vibrato and dynamics) goes
-through Harmonic + FilteredNoise + Reverb, and the result is written to
-`<output_dir>/*.wav` together with a spectrogram and control plot.
+1. `ddsp_prepare_tfrecord` turns data/*.wav into TFRecords (fast CREPE mode).
+2. `ddsp_run` trains a small solo-instrument model (models/tiny.gin) on them.
+3. The trained model resynthesizes held-out examples from their f0 and
+   loudness; the demo writes the audio, a loss curve and spectrograms to
+   `<output_dir>`, and measures how well the output follows the input's pitch
+   (CREPE on the output) and loudness.
 
-    python -m ddsp.demo --output_dir=demo_out
+    python -m ddsp.demo --output_dir=demo_out [--train_steps=N]
+
+The CLIs run as subprocesses, exactly as a user would call them, so their
+progress appears on screen.
 """
 from __future__ import annotations
 
+import glob
+import json
 import os
+import subprocess
+import sys
 import time
 
 from absl import app
@@ -17,124 +26,196 @@ from absl import flags
 from absl import logging
 import numpy as np
 
-flags.DEFINE_string('output_dir', 'demo_out', 'Where audio and plots go.')
-flags.DEFINE_integer('sample_rate', 16000, 'Audio sample rate (Hz).')
-flags.DEFINE_integer('frame_rate', 250, 'Control frame rate (Hz).')
+flags.DEFINE_string('output_dir', 'demo_out', 'Where audio, plots and the '
+                    'trained model go.')
+flags.DEFINE_string('data_pattern', 'data/*.wav', 'Training audio.')
+flags.DEFINE_integer('train_steps', 500, 'Training steps of the demo model.')
+flags.DEFINE_integer('batch_size', 8, 'Training batch size.')
+flags.DEFINE_integer('n_examples', 3, 'Held-out examples to resynthesize.')
+flags.DEFINE_string('crepe_model_capacity', 'tiny',
+                    'CREPE capacity for data preparation (fast mode).')
+flags.DEFINE_float('crepe_frame_rate', 50.0,
+                   'Internal CREPE frame rate for data preparation (fast '
+                   'mode; f0 is interpolated to 250 frames/s).')
 FLAGS = flags.FLAGS
 
-# (MIDI pitch, duration in seconds, peak loudness 0..1): a short phrase.
-MELODY = [(67, 0.6, 0.7), (69, 0.3, 0.6), (71, 0.6, 0.8), (74, 0.9, 1.0),
-          (72, 0.3, 0.6), (71, 0.3, 0.5), (69, 0.6, 0.7), (67, 1.2, 0.9)]
+
+def _run(cmd: list[str]) -> None:
+    """Runs a CLI step, streaming its output; fails loudly with its name."""
+    logging.info('$ %s', ' '.join(cmd))
+    result = subprocess.run(cmd)
+    if result.returncode != 0:
+        raise SystemExit(f'demo: step failed (exit {result.returncode}): '
+                         f'{" ".join(cmd)}')
 
 
-def melody_controls(frame_rate: int) -> dict[str, np.ndarray]:
-    """Frame-rate controls for MELODY: f0 with vibrato, amplitude envelopes.
-
-    Returns:
-        Dict of float32 arrays: 'f0_hz' [n_frames], 'amplitude' [n_frames],
-        'brightness' [n_frames] (0..1, follows loudness like a bowed string).
-    """
-    f0, amp = [], []
-    for pitch, duration, peak in MELODY:
-        n = int(round(duration * frame_rate))
-        t = np.arange(n) / frame_rate
-        # Vibrato fades in after the attack.
-        depth = 0.3 * np.clip((t - 0.15) / 0.2, 0.0, 1.0)
-        f0.append(440.0 * 2.0 ** ((pitch - 69 + depth * np.sin(2 * np.pi * 5.5 * t))
-                                  / 12.0))
-        attack = np.clip(t / 0.05, 0.0, 1.0)
-        release = np.clip((duration - t) / 0.08, 0.0, 1.0)
-        swell = 0.8 + 0.2 * np.sin(np.pi * t / duration)
-        amp.append(peak * attack * release * swell)
-    f0, amp = np.concatenate(f0), np.concatenate(amp)
-    return {'f0_hz': f0.astype(np.float32),
-            'amplitude': amp.astype(np.float32),
-            'brightness': np.sqrt(amp).astype(np.float32)}
+def _script(name: str) -> str:
+    """Path of a console script installed beside this Python."""
+    return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def render(controls: dict[str, np.ndarray], sample_rate: int,
-           frame_rate: int) -> dict[str, np.ndarray]:
-    """Renders the controls through Harmonic + FilteredNoise + Reverb."""
+def prepare(data_dir: str) -> str:
+    tfrecord = os.path.join(data_dir, 'train.tfrecord')
+    if glob.glob(tfrecord + '*'):
+        logging.info('Reusing prepared data in %s', data_dir)
+        return tfrecord
+    _run([_script('ddsp_prepare_tfrecord'),
+          f'--input_audio_filepatterns={FLAGS.data_pattern}',
+          f'--output_tfrecord_path={tfrecord}',
+          '--eval_split_fraction=0.1',
+          f'--crepe_model_capacity={FLAGS.crepe_model_capacity}',
+          f'--crepe_frame_rate={FLAGS.crepe_frame_rate}',
+          '--alsologtostderr'])
+    return tfrecord
+
+
+def train(tfrecord: str, model_dir: str) -> None:
+    _run([_script('ddsp_run'), '--mode=train',
+          f'--save_dir={model_dir}',
+          '--gin_file=models/tiny.gin',
+          '--gin_file=datasets/tfrecord.gin',
+          f"--gin_param=TFRecordProvider.file_pattern='{tfrecord}*'",
+          f'--gin_param=train.batch_size={FLAGS.batch_size}',
+          f'--gin_param=train.num_steps={FLAGS.train_steps}',
+          '--gin_param=train.steps_per_summary=100',
+          '--gin_param=train.steps_per_save=300',
+          '--gin_param=Trainer.learning_rate=0.003',
+          '--alsologtostderr'])
+
+
+def loss_curve(model_dir: str) -> list[tuple[int, float]]:
+    """(step, total_loss) pairs from the training summaries."""
     import tensorflow as tf
-    from ddsp import effects, processors, synths
-
-    n_frames = controls['f0_hz'].shape[0]
-    n_samples = n_frames * sample_rate // frame_rate
-    n_harmonics, n_bands = 40, 65
-    k = np.arange(1, n_harmonics + 1, dtype=np.float32)
-    # Brighter notes decay slower over harmonics.
-    rolloff = 1.0 + 2.0 * (1.0 - controls['brightness'])[:, None]
-    harmonic_distribution = k[None, :] ** -rolloff
-    band_hz = np.linspace(0, sample_rate / 2, n_bands)
-    noise = 0.02 * controls['amplitude'][:, None] * np.exp(-band_hz / 3000.0)[None]
-    reverb_time = np.arange(sample_rate) / sample_rate
-    ir = (0.2 * np.exp(-6.0 * reverb_time)
-          * np.random.default_rng(0).standard_normal(sample_rate))
-
-    harmonic = synths.Harmonic(n_samples=n_samples, sample_rate=sample_rate,
-                               scale_fn=None)
-    noise_synth = synths.FilteredNoise(n_samples=n_samples, window_size=0,
-                                       scale_fn=None, seed=1)
-    group = processors.ProcessorGroup(dag=[
-        (harmonic, ['amps', 'harmonic_distribution', 'f0_hz']),
-        (noise_synth, ['noise_magnitudes']),
-        (processors.Add(), ['filtered_noise/signal', 'harmonic/signal']),
-        (effects.Reverb(), ['add/signal', 'ir']),
-    ])
-    batch = lambda x: tf.constant(x[np.newaxis].astype(np.float32))
-    outputs = group({
-        'amps': batch(controls['amplitude'][:, None]),
-        'harmonic_distribution': batch(harmonic_distribution),
-        'f0_hz': batch(controls['f0_hz'][:, None]),
-        'noise_magnitudes': batch(noise),
-        'ir': batch(ir),
-    }, return_outputs_dict=True)['controls']
-    return {name: outputs[key]['signal'].numpy()[0] for name, key in
-            [('harmonic', 'harmonic'), ('noise', 'filtered_noise'),
-             ('dry', 'add'), ('reverb', 'reverb')]}
+    points = []
+    for path in sorted(glob.glob(os.path.join(model_dir, 'summaries', 'train',
+                                              'events.*'))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == 'losses/total_loss':
+                    points.append((event.step,
+                                   float(tf.make_ndarray(value.tensor))))
+    return sorted(points)
 
 
-def save_plot(path: str, audio: np.ndarray, controls: dict[str, np.ndarray],
-              sample_rate: int, frame_rate: int):
+def resynthesize(tfrecord: str, model_dir: str):
+    """Restores the trained model and runs it on held-out examples."""
+    import gin
+    from ddsp.training import data, models, train_util
+    from ddsp.training import ddsp_run  # noqa: F401 (gin search path, registrations)
+
+    gin.clear_config()
+    gin.add_config_file_search_path(os.path.join(
+        os.path.dirname(models.__file__), '..', 'gin'))
+    gin.parse_config_file(train_util.get_latest_operative_config(model_dir),
+                          skip_unknown=True)
+    pattern = tfrecord + '-eval*'
+    if not glob.glob(pattern):
+        pattern = tfrecord + '*'
+    provider = data.TFRecordProvider(file_pattern=pattern)
+    batch = next(iter(provider.get_batch(FLAGS.n_examples, shuffle=False,
+                                         repeats=1, drop_remainder=False)))
+    model = models.get_model()
+    model(batch, training=False)
+    model.restore(model_dir)
+    outputs = model(batch, training=False)
+    return batch, outputs, provider
+
+
+def follow_report(batch, audio_gen, sample_rate: int, frame_rate: int) -> dict:
+    """How well the output follows the input: f0 (cents) and loudness (dB)."""
+    from ddsp import spectral_ops
+    cents, ld_diff, ld_corr = [], [], []
+    for i in range(audio_gen.shape[0]):
+        f0_in = batch['f0_hz'][i].numpy()
+        conf_in = batch['f0_confidence'][i].numpy()
+        f0_out, conf_out = spectral_ops.compute_f0(
+            audio_gen[i], frame_rate, viterbi=True, padding='same',
+            model_capacity='tiny', sample_rate=sample_rate)
+        n = min(len(f0_in), len(f0_out))
+        voiced = (conf_in[:n] > 0.85) & (f0_out[:n] > 0) & (f0_in[:n] > 0)
+        if voiced.any():
+            cents.append(np.abs(1200 * np.log2(f0_out[:n][voiced]
+                                                / f0_in[:n][voiced])))
+        ld_out = spectral_ops.compute_loudness(
+            audio_gen[i], sample_rate=sample_rate, frame_rate=frame_rate,
+            use_tf=False, padding='same')
+        ld_in = batch['loudness_db'][i].numpy()
+        n = min(len(ld_in), len(ld_out))
+        ld_diff.append(np.abs(ld_out[:n] - ld_in[:n]))
+        ld_corr.append(np.corrcoef(ld_out[:n], ld_in[:n])[0, 1])
+    cents = np.concatenate(cents) if cents else np.array([np.nan])
+    return {
+        'f0_median_abs_cents_voiced': float(np.median(cents)),
+        'f0_frames_within_50_cents': float(np.mean(cents < 50)),
+        'loudness_mean_abs_db': float(np.mean(np.concatenate(ld_diff))),
+        'loudness_correlation': float(np.mean(ld_corr)),
+    }
+
+
+def save_plots(output_dir: str, curve, batch, audio_gen, sample_rate: int):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from scipy import signal
+    from ddsp.training import plotting
 
-    fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
-    frames_t = np.arange(len(controls['f0_hz'])) / frame_rate
-    axes[0].plot(frames_t, controls['f0_hz'])
-    axes[0].set_ylabel('f0 (Hz)')
-    axes[1].plot(frames_t, controls['amplitude'])
-    axes[1].set_ylabel('amplitude')
-    f, t, spec = signal.stft(audio, fs=sample_rate, nperseg=1024, noverlap=768)
-    axes[2].pcolormesh(t, f, 20 * np.log10(np.abs(spec) + 1e-6), vmin=-100,
-                       vmax=0, shading='auto', cmap='magma')
-    axes[2].set_ylabel('frequency (Hz)')
-    axes[2].set_xlabel('time (s)')
-    axes[0].set_title('DDSP synthesis demo: Harmonic + FilteredNoise + Reverb')
+    if curve:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        steps, values = zip(*curve)
+        ax.plot(steps, values, marker='o')
+        ax.set_xlabel('step')
+        ax.set_ylabel('total loss (multi-scale spectral)')
+        ax.set_title('demo training loss')
+        fig.tight_layout()
+        fig.savefig(os.path.join(output_dir, 'loss_curve.png'), dpi=100)
+        plt.close(fig)
+    audio = batch['audio'].numpy()
+    fig, axes = plt.subplots(2, len(audio), figsize=(5 * len(audio), 7),
+                             squeeze=False)
+    for i in range(len(audio)):
+        plotting.specplot(audio[i], ax=axes[0, i])
+        axes[0, i].set_title(f'original {i}')
+        plotting.specplot(audio_gen[i], ax=axes[1, i])
+        axes[1, i].set_title(f'resynthesis {i}')
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(os.path.join(output_dir, 'resynthesis_spectrograms.png'),
+                dpi=80)
     plt.close(fig)
 
 
 def main(argv):
     del argv
     import soundfile as sf
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
-    logging.info('Rendering the melody through the synthesizers...')
     start = time.time()
-    controls = melody_controls(FLAGS.frame_rate)
-    signals = render(controls, FLAGS.sample_rate, FLAGS.frame_rate)
-    peak = max(np.abs(s).max() for s in signals.values())
-    for name, audio in signals.items():
-        path = os.path.join(FLAGS.output_dir, f'synth_{name}.wav')
-        sf.write(path, 0.9 * audio / peak, FLAGS.sample_rate)
-        logging.info('wrote %s', path)
-    plot_path = os.path.join(FLAGS.output_dir, 'synth_spectrogram.png')
-    save_plot(plot_path, signals['reverb'], controls, FLAGS.sample_rate,
-              FLAGS.frame_rate)
-    logging.info('wrote %s (%.1f s in all)', plot_path, time.time() - start)
+    output_dir = FLAGS.output_dir
+    os.makedirs(output_dir, exist_ok=True)
+    logging.info('[1/3] preparing %s', FLAGS.data_pattern)
+    tfrecord = prepare(os.path.join(output_dir, 'data'))
+    logging.info('[2/3] training %d steps', FLAGS.train_steps)
+    model_dir = os.path.join(output_dir, 'model')
+    train(tfrecord, model_dir)
+    logging.info('[3/3] resynthesizing held-out examples')
+    batch, outputs, provider = resynthesize(tfrecord, model_dir)
+    audio_gen = outputs['audio_synth'].numpy()
+    sample_rate = provider.sample_rate
+    gap = np.zeros(sample_rate // 2, np.float32)
+    join = lambda clips: np.concatenate([np.concatenate([c, gap]) for c in clips])
+    peak = max(np.abs(audio_gen).max(), 1e-6)
+    sf.write(os.path.join(output_dir, 'original.wav'),
+             join(batch['audio'].numpy()), sample_rate)
+    sf.write(os.path.join(output_dir, 'resynthesis.wav'),
+             join(0.9 * audio_gen / peak), sample_rate)
+    curve = loss_curve(model_dir)
+    save_plots(output_dir, curve, batch, audio_gen, sample_rate)
+    report = follow_report(batch, audio_gen, sample_rate,
+                           int(provider.frame_rate))
+    report['loss_curve'] = curve
+    report['seconds'] = round(time.time() - start, 1)
+    with open(os.path.join(output_dir, 'report.json'), 'w') as f:
+        json.dump(report, f, indent=1)
+    logging.info('Demo done in %.0f s: %s', report['seconds'],
+                 {k: v for k, v in report.items() if k != 'loss_curve'})
+    logging.info('Wrote %s/{original,resynthesis}.wav, loss_curve.png, '
+                 'resynthesis_spectrograms.png, report.json', output_dir)
 
 
 if __name__ == '__main__':
