@@ -33,6 +33,10 @@ class Processor(keras.layers.Layer):
         super().__init__(name=name, trainable=trainable, autocast=False,
                          **kwargs)
 
+    def build(self, *args, **kwargs):
+        # Weights (if any) are made in __init__; nothing depends on shapes.
+        self.built = True
+
     def call(self, *args, return_outputs_dict: bool = False, **kwargs):
         controls = self.get_controls(*args, **kwargs)
         signal = self.get_signal(**controls)
