@@ -606,11 +606,11 @@ def compute_f0(audio, frame_rate: float, viterbi: bool = True,
     ==========================================  =======  ==============
     arguments                                   RPA      CPU time (4 s)
     ==========================================  =======  ==============
-    defaults (full, CREPE at 250 frames/s)      98.67 %  13.3 s
-    precision='bfloat16'                        98.66 %   7.0 s
-    crepe_frame_rate=50 ("fast mode")           98.40 %   2.8 s
-    crepe_frame_rate=50, precision='bfloat16'   98.40 %   1.4 s
-    model_capacity='tiny'                       94.71 %   ~0.9 s
+    defaults (full, CREPE at 250 frames/s)      98.67 %  12.7 s
+    precision='bfloat16'                        98.66 %   6.4 s
+    crepe_frame_rate=50 ("fast mode")           98.40 %   2.7 s
+    crepe_frame_rate=50, precision='bfloat16'   98.40 %   1.3 s
+    model_capacity='tiny'                       94.71 %   0.5 s
     ==========================================  =======  ==============
 
     (Wall time on an idle machine is about half the CPU time.) Smaller
