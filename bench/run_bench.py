@@ -86,7 +86,7 @@ def _callable(forward, sources, grad):
     @tf.function
     def forward_backward():
         with tf.GradientTape() as tape:
-            tape.watch([s for s in sources if not isinstance(s, tf.Variable)])
+            tape.watch([s for s in sources if isinstance(s, tf.Tensor)])
             loss = tf.reduce_mean(tf.square(forward()))
         return tape.gradient(loss, sources)
     return forward_backward
