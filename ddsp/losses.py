@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from ddsp import core
+from ddsp import crepe
 from ddsp import dags
 from ddsp import spectral_ops
 
@@ -186,6 +187,70 @@ class EmbeddingLoss(Loss):
         embedding = self.pretrained_model(audio)
         return self.weight * mean_difference(target_embedding, embedding,
                                              self.loss_type)
+
+
+class PretrainedCREPE(keras.layers.Layer):
+    """Frozen CREPE truncated at a layer: 16 kHz audio -> frame embeddings.
+
+    Audio `[batch, n_samples]` is cut into 1024-sample frames (hop
+    `hop_size`, centred: zero padding of half a frame at each end), each frame
+    is normalized as CREPE expects, and the activations of `activation_layer`
+    (e.g. 'conv5-maxpool' or 'classifier') are returned as
+    `[batch, n_frames, features]`. Differentiable with respect to the audio.
+    """
+
+    def __init__(self, model_capacity: str = 'tiny',
+                 activation_layer: str = 'conv5-maxpool',
+                 hop_size: int = crepe.FRAME_SIZE,
+                 name: str = 'pretrained_crepe'):
+        super().__init__(name=name, trainable=False, autocast=False)
+        model = crepe.get_model(model_capacity)
+        try:
+            output = model.get_layer(activation_layer).output
+        except ValueError as error:
+            layers = [layer.name for layer in model.layers]
+            raise ValueError(f'PretrainedCREPE: `activation_layer` '
+                             f'{activation_layer!r} is not a CREPE layer; '
+                             f'choose one of {layers}.') from error
+        self.embedding_model = keras.Model(model.inputs, output)
+        self.embedding_model.trainable = False
+        self.hop_size = hop_size
+
+    def call(self, audio) -> tf.Tensor:
+        audio = core.tf_float32(audio)
+        if audio.shape.rank != 2:
+            raise ValueError(f'PretrainedCREPE: `audio` must be [batch, '
+                             f'n_samples], got shape {audio.shape}.')
+        half = crepe.FRAME_SIZE // 2
+        audio = tf.pad(audio, [[0, 0], [half, half]])
+        frames = tf.signal.frame(audio, crepe.FRAME_SIZE, self.hop_size)
+        batch, n_frames = tf.shape(frames)[0], tf.shape(frames)[1]
+        mean, variance = tf.nn.moments(frames, axes=[-1], keepdims=True)
+        frames = (frames - mean) / tf.sqrt(variance + 1e-10)
+        embeddings = self.embedding_model(
+            tf.reshape(frames, [-1, crepe.FRAME_SIZE]), training=False)
+        return tf.reshape(embeddings, [batch, n_frames, -1])
+
+
+@gin.register(module='ddsp.losses')
+class PretrainedCREPEEmbeddingLoss(EmbeddingLoss):
+    """Perceptual loss: distance between frozen-CREPE embeddings of the audio.
+
+    Used by the paper's unsupervised-f0 autoencoder. Unlike the reference, no
+    hidden per-layer scale factors: `weight` is the weight.
+    """
+
+    def __init__(self,
+                 weight: float = 1.0,
+                 loss_type: str = 'L1',
+                 model_capacity: str = 'tiny',
+                 activation_layer: str = 'classifier',
+                 name: str = 'pretrained_crepe_embedding_loss'):
+        super().__init__(weight=weight, loss_type=loss_type,
+                         pretrained_model=PretrainedCREPE(
+                             model_capacity=model_capacity,
+                             activation_layer=activation_layer),
+                         name=name)
 
 
 @gin.register(module='ddsp.losses')

@@ -110,3 +110,23 @@ def test_amp_and_freq_losses():
     np.testing.assert_allclose(
         losses.freq_loss(np.float32([220.0, 880.0]), np.float32([110.0, 440.0])),
         12.0, rtol=1e-5)
+
+
+def test_crepe_embedding_loss_is_zero_for_identical_audio_and_differentiable():
+    loss = losses.PretrainedCREPEEmbeddingLoss(activation_layer='conv5-maxpool')
+    target = tf.constant(_tone(batch=1, n=4096))
+    assert float(loss(target, target)) == pytest.approx(0.0, abs=1e-6)
+    other = tf.constant(_tone(batch=1, n=4096, f0=500.0))
+    with tf.GradientTape() as tape:
+        tape.watch(other)
+        value = loss(target, other)
+    grad = tape.gradient(value, other).numpy()
+    assert float(value) > 0
+    assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
+    embeddings = loss.pretrained_model(target)
+    assert embeddings.shape[:2] == (1, 4096 // 1024 + 1)
+
+
+def test_crepe_embedding_loss_rejects_unknown_layer():
+    with pytest.raises(ValueError, match='activation_layer'):
+        losses.PretrainedCREPEEmbeddingLoss(activation_layer='conv9')
