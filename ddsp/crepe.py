@@ -39,6 +39,7 @@ import tensorflow as tf
 import keras
 
 __all__ = [
+    'normalize_frames_tf',
     'CAPACITIES',
     'SAMPLE_RATE',
     'FRAME_SIZE',
@@ -253,7 +254,7 @@ class _Runner:
         @tf.function(input_signature=[
             tf.TensorSpec([None, FRAME_SIZE], tf.float32)])
         def infer(frames):
-            return model(_normalize_frames_tf(frames), training=False)
+            return model(normalize_frames_tf(frames), training=False)
 
         self.infer = infer
 
@@ -287,7 +288,8 @@ def reset_cache() -> None:
 
 
 # Frames ----------------------------------------------------------------------
-def _normalize_frames_tf(frames):
+def normalize_frames_tf(frames) -> tf.Tensor:
+    """TF version of `normalize_frames` (differentiable): `[..., 1024]`."""
     mean, variance = tf.nn.moments(frames, axes=[-1], keepdims=True)
     std = tf.maximum(tf.sqrt(variance), 1e-8)
     return (frames - mean) / std

@@ -221,12 +221,11 @@ class PretrainedCREPE(keras.layers.Layer):
         if audio.shape.rank != 2:
             raise ValueError(f'PretrainedCREPE: `audio` must be [batch, '
                              f'n_samples], got shape {audio.shape}.')
-        half = crepe.FRAME_SIZE // 2
-        audio = tf.pad(audio, [[0, 0], [half, half]])
+        audio = spectral_ops.pad(audio, crepe.FRAME_SIZE, self.hop_size,
+                                 'center', axis=-1)
         frames = tf.signal.frame(audio, crepe.FRAME_SIZE, self.hop_size)
         batch, n_frames = tf.shape(frames)[0], tf.shape(frames)[1]
-        mean, variance = tf.nn.moments(frames, axes=[-1], keepdims=True)
-        frames = (frames - mean) / tf.sqrt(variance + 1e-10)
+        frames = crepe.normalize_frames_tf(frames)
         embeddings = self.embedding_model(
             tf.reshape(frames, [-1, crepe.FRAME_SIZE]), training=False)
         return tf.reshape(embeddings, [batch, n_frames, -1])

@@ -778,7 +778,7 @@ class PretrainedCREPE(keras.Model):
 
     def normalize_frames(self, frames):
         """Zero mean, unit std per frame (std floored at 1e-8)."""
-        return crepe._normalize_frames_tf(core.tf_float32(frames))
+        return crepe.normalize_frames_tf(core.tf_float32(frames))
 
     def predict_f0_and_confidence(self, audio, viterbi: bool = False,
                                   padding: str = 'center'):
