@@ -8,5 +8,6 @@ from ddsp.core.conversions import *  # noqa: F401,F403
 from ddsp.core.scaling import *  # noqa: F401,F403
 from ddsp.core.resampling import *  # noqa: F401,F403
 from ddsp.core.filters import *  # noqa: F401,F403
+from ddsp.core.noise import *  # noqa: F401,F403
 from ddsp.core.synthesis import *  # noqa: F401,F403
 from ddsp.core.wavetables import *  # noqa: F401,F403

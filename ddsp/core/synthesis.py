@@ -34,7 +34,16 @@ cover T hops and the last frame is held over the last hop. False: frame T - 1
 is only the end point, the T frames cover (T - 1) hops, and synthesising
 frames [0..t] then [t..T-1] (carrying the phase) equals synthesising all of
 them at once: that is what block-wise streaming needs.
+
+Phase precision (`phase_precision`). Inside `with phase_precision('float32'):`
+the frame-rate functions traced there accumulate phase in float32 instead of
+float64. That is for graphs exported to runtimes without float64 arithmetic
+(TFLite / LiteRT builtins) that synthesise short blocks (a streaming step):
+the start phases are wrapped every frame, so the error stays ~1e-5 rad per
+harmonic over a block of a few dozen frames, but it grows with the number of
+frames in one call; keep float64 everywhere else.
 """
+import contextlib
 import functools
 from typing import Optional, Text, Tuple
 
@@ -57,12 +66,40 @@ __all__ = [
     'harmonic_synthesis',
     'streaming_harmonic_synthesis',
     'sinusoidal_synthesis',
+    'phase_precision',
 ]
 
 _TWO_PI = 2.0 * np.pi
 _AMP_RESAMPLE_METHODS = ('nearest', 'linear', 'cubic', 'window')
 # Amplitude interpolations the frame kernel evaluates in closed form.
 _KERNEL_METHODS = ('linear', 'window')
+
+
+# The dtype phases accumulate in; see `phase_precision`.
+_phase_dtype = tf.float64
+
+
+@contextlib.contextmanager
+def phase_precision(dtype='float64'):
+    """Context: frame-rate synthesis traced inside accumulates phase in dtype.
+
+    Args:
+        dtype: 'float64' (default, drift-free for any length) or 'float32'
+            (for export to runtimes without float64, e.g. TFLite, of functions
+            that synthesise short blocks; see the module docstring).
+
+    Raises:
+        ValueError: for another dtype.
+    """
+    global _phase_dtype
+    dtype = tf.as_dtype(dtype)
+    if dtype not in (tf.float32, tf.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype}.")
+    previous, _phase_dtype = _phase_dtype, dtype
+    try:
+        yield
+    finally:
+        _phase_dtype = previous
 
 
 def _mod_2pi(x):
@@ -286,8 +323,8 @@ def _sample_rate_oscillators(frequency_envelopes, amplitude_envelopes,
     """
     amplitude_envelopes = remove_above_nyquist(
         frequency_envelopes, amplitude_envelopes, sample_rate)
-    omegas = tf.cast(frequency_envelopes, tf.float64) * (_TWO_PI /
-                                                         sample_rate)
+    omegas = tf.cast(frequency_envelopes, _phase_dtype) * (_TWO_PI /
+                                                           sample_rate)
     if use_angular_cumsum:
         # Exclusive phase (see module docstring) from the inclusive sum.
         inclusive = angular_cumsum(omegas)
@@ -564,11 +601,13 @@ def _kernel_phases(frequencies, initial_phase, n_osc: int, harmonic: bool,
     """
     if add_endpoint:  # Hold the last frame over the last hop.
         frequencies = tf.concat([frequencies, frequencies[:, -1:]], axis=1)
-    omegas = frequencies * (_TWO_PI / sample_rate)  # float64
+    omegas = frequencies * (_TWO_PI / sample_rate)  # The phase dtype.
     # Exact phase advance of a linear frequency ramp over one interval,
     # accumulated in float64 and wrapped: no drift however long the signal.
     # For harmonics, k times the wrapped fundamental phase is exact mod 2 pi.
     advance = 0.5 * (hop + 1) * omegas[:, :-1] + 0.5 * (hop - 1) * omegas[:, 1:]
+    if advance.dtype != tf.float64:  # phase_precision('float32'): keep the
+        advance = _mod_2pi(advance)  # running sum (and its rounding) small.
     phase = tf.concat([tf.zeros_like(advance[:, :1]),
                        tf.cumsum(advance, axis=1)], axis=1)
     phase = _oscillator_values(_mod_2pi(phase), n_osc, harmonic)
@@ -650,7 +689,7 @@ def _initial_phase64(initial_phase, n_osc: int, name: str):
         raise ValueError(f'{name} must have shape [batch, 1, {n_osc}], got '
                          f'shape {initial_phase.shape}.')
     _check_channels(initial_phase, name, (n_osc,))
-    return tf.cast(initial_phase, tf.float64)
+    return tf.cast(initial_phase, _phase_dtype)
 
 
 def _check_frame_controls(name, x, shape_doc, channels=None):
@@ -709,10 +748,10 @@ def _harmonic_synthesis(frequencies, amplitudes, harmonic_shifts,
         initial_phase = _initial_phase64(initial_phase, n_harmonics,
                                          'initial_phase')
 
-    frequencies = tf.cast(frequencies, tf.float64)
+    frequencies = tf.cast(frequencies, _phase_dtype)
     if harmonic_shifts is not None:
         frequencies = _oscillator_values(frequencies, n_harmonics, True)
-        frequencies *= 1.0 + tf.cast(harmonic_shifts, tf.float64)
+        frequencies *= 1.0 + tf.cast(harmonic_shifts, _phase_dtype)
     if harmonic_distribution is not None:
         amplitudes = amplitudes * harmonic_distribution
     return _synthesize(frequencies, amplitudes, n_harmonics,
@@ -805,7 +844,7 @@ def sinusoidal_synthesis(frequencies, amplitudes, n_samples: int = 64000,
     _check_synthesis_args(n_samples, sample_rate, amp_resample_method,
                           add_endpoint, frequencies.shape[1])
     audio, final_phase = _synthesize(
-        tf.cast(frequencies, tf.float64), amplitudes, n_osc, False,
+        tf.cast(frequencies, _phase_dtype), amplitudes, n_osc, False,
         int(n_samples), sample_rate, amp_resample_method,
         _initial_phase64(initial_phase, n_osc, 'initial_phase'),
         add_endpoint, use_angular_cumsum=False)
@@ -816,7 +855,7 @@ def _fundamental_to_harmonic_phase(initial_phase, n_harmonics: int):
     """[batch, 1, 1] fundamental phase -> [batch, 1, n_harmonics] float64."""
     if initial_phase is None:
         return None
-    ratios = tf.range(1, n_harmonics + 1, dtype=tf.float64)
+    ratios = tf.range(1, n_harmonics + 1, dtype=_phase_dtype)
     return _mod_2pi(
         _initial_phase64(initial_phase, 1, 'initial_phase') * ratios)
 
@@ -906,7 +945,7 @@ def harmonic_oscillator_bank(frequency, amplitude_envelopes,
     n_harmonics = int(amplitude_envelopes.shape[-1])
     # The frame kernel with one sample per frame (hop 1).
     audio, final_phase = _synthesize(
-        tf.cast(frequency, tf.float64), amplitude_envelopes, n_harmonics,
+        tf.cast(frequency, _phase_dtype), amplitude_envelopes, n_harmonics,
         True, n_samples, sample_rate, 'linear',
         _fundamental_to_harmonic_phase(initial_phase, n_harmonics),
         add_endpoint=True, use_angular_cumsum=False)
