@@ -13,17 +13,21 @@ with the metadata is an error naming the metadata file, and a record whose
 features do not have the expected lengths fails with an error naming the
 TFRecord file (instead of "Can't parse serialized Example"). Datasets without
 metadata (made by magenta/ddsp) are read with the arguments, which default to
-the reference's (4 s, 16 kHz, 250 Hz, not centred).
+the reference's (4 s, 16 kHz, 250 Hz, not centred). Its `split` argument picks
+the train or eval shards of datasets made with an eval split, so training and
+evaluation (`datasets/tfrecord.gin`) use different examples.
 """
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import gin
 import numpy as np
 import tensorflow as tf
 
+from ddsp.training import postprocessing
 from ddsp.training.data_preparation import dataset_metadata as dm
 
 _AUTOTUNE = tf.data.AUTOTUNE
@@ -204,6 +208,8 @@ class NSynthTfds(TfdsProvider):
 # ---------- TFRecords ---------------------------------------------------------
 _REFERENCE_DEFAULTS = {'example_secs': 4, 'sample_rate': 16000,
                        'frame_rate': 250, 'centered': False}
+# `TFRecordProvider.split` values that read every matched file.
+_ALL_SPLITS = (None, 'all')
 
 
 @gin.register(module='ddsp.training.data')
@@ -216,6 +222,16 @@ class TFRecordProvider(DataProvider):
     `audio [example_secs * sample_rate]`, `audio_16k [example_secs * 16000]`
     and, unless the dataset is audio-only, `f0_hz`, `f0_confidence`,
     `loudness_db [n_frames]`.
+
+    Splits: `ddsp_prepare_tfrecord --eval_split_fraction` writes
+    `NAME.tfrecord-train-*` and `NAME.tfrecord-eval-*` shards. With `split`
+    'train' or 'eval', the files matched by `file_pattern` are narrowed to
+    that split's shards. If none of them belongs to it, the matched files
+    are read as they are (a pattern naming specific shards, or a dataset
+    without splits), except that for 'eval' the eval shards listed in the
+    dataset's metadata are used if the pattern matched other shards of a
+    dataset with an eval split; evaluating on files that are not eval
+    shards logs a warning.
     """
 
     def __init__(self,
@@ -224,7 +240,8 @@ class TFRecordProvider(DataProvider):
                  sample_rate: Optional[int] = None,
                  frame_rate: Optional[float] = None,
                  centered: Optional[bool] = None,
-                 metadata_path: Optional[str] = None):
+                 metadata_path: Optional[str] = None,
+                 split: Optional[str] = 'train'):
         """TFRecordProvider constructor.
 
         Args:
@@ -234,8 +251,15 @@ class TFRecordProvider(DataProvider):
             metadata, else the reference's defaults (4, 16000, 250, False).
             A value that disagrees with the metadata raises ValueError.
           metadata_path: The metadata JSON (default: found from the shards).
+          split: 'train', 'eval', or None / 'all' for every matched file
+            (see the class docstring).
         """
+        if split not in ('train', 'eval', *_ALL_SPLITS):
+            raise ValueError(f"{type(self).__name__}: split must be 'train', "
+                             f"'eval', 'all' or None, got {split!r}.")
         self._file_pattern = file_pattern
+        self._split = split
+        self._files = None
         self._args = {'example_secs': example_secs, 'sample_rate': sample_rate,
                       'frame_rate': frame_rate, 'centered': centered}
         self._metadata_path = metadata_path
@@ -256,27 +280,85 @@ class TFRecordProvider(DataProvider):
         p = self.file_pattern
         return [p] if isinstance(p, str) else list(p)
 
+    @property
+    def split(self) -> Optional[str]:
+        return self._split
+
+    @property
+    def files(self) -> List[str]:
+        """The TFRecord files read (sorted; cached on first use)."""
+        if self._files is None:
+            self._files = self._select_files()
+        return list(self._files)
+
+    def _select_files(self) -> List[str]:
+        matched = sorted({f for p in self._patterns()
+                          for f in tf.io.gfile.glob(p)
+                          if not f.endswith('.json')})
+        if self._split in _ALL_SPLITS:
+            return matched
+        # Each dataset (shard prefix; other files alone) on its own.
+        datasets = {}
+        for f in matched:
+            shard = dm.parse_shard_name(f)
+            datasets.setdefault(shard['prefix'] if shard else f, []).append(f)
+        selected, not_eval = [], []
+        for files in datasets.values():
+            chosen = [f for f in files if (dm.parse_shard_name(f) or {}).get(
+                'split') == self._split]
+            if not chosen and self._split == 'eval':
+                chosen = self._listed_shards(files, 'eval')
+                if chosen:
+                    logger.info('%s matches no eval shards; using the eval '
+                                'shards of the same dataset: %s',
+                                self.file_pattern, chosen)
+                else:
+                    not_eval += files
+            selected += chosen or files
+        if not_eval:
+            logger.warning(
+                'No eval shards among %d file(s) matching %s: evaluating on '
+                'them as they are (make an eval split with '
+                'ddsp_prepare_tfrecord --eval_split_fraction, or set '
+                'eval/%s.file_pattern).', len(not_eval), self.file_pattern,
+                type(self).__name__)
+        return sorted(set(selected))
+
+    @staticmethod
+    def _listed_shards(files: Sequence[str], split: str) -> List[str]:
+        """Existing shards of `split` that the metadata of the datasets of
+        `files` lists."""
+        shards = set()
+        for meta_file in {dm.metadata_for_shard(f) for f in files} - {None}:
+            if not tf.io.gfile.exists(meta_file):
+                continue
+            meta = dm.read_metadata(meta_file)
+            for shard in (meta['splits'].get(split) or {}).get('shards', ()):
+                path = dm.resolve(meta_file, shard)
+                if tf.io.gfile.exists(path):
+                    shards.add(path)
+        return sorted(shards)
+
+    def dataset_statistics_path(self) -> Optional[str]:
+        """`dataset_statistics.json` beside the files read, or None."""
+        for directory in dict.fromkeys(os.path.dirname(f)
+                                       for f in self.files):
+            path = os.path.join(directory,
+                                postprocessing.DATASET_STATISTICS_FILE)
+            if tf.io.gfile.exists(path):
+                return path
+        return None
+
     def _find_metadata(self) -> Dict[str, Dict[str, Any]]:
-        """{metadata path: metadata} of the datasets the pattern matches."""
+        """{metadata path: metadata} of the datasets of the files read."""
         if self._metadata_path:
             return {self._metadata_path: dm.read_metadata(self._metadata_path)}
-        files = [f for p in self._patterns() for f in tf.io.gfile.glob(p)]
-        found, splits = {}, {}
-        for f in files:
+        found = {}
+        for f in self.files:
             meta_file = dm.metadata_for_shard(f)
-            if meta_file is None:
-                continue
-            if meta_file not in found:
+            if meta_file is not None and meta_file not in found:
                 found[meta_file] = (dm.read_metadata(meta_file)
                                     if tf.io.gfile.exists(meta_file) else None)
-            splits.setdefault(meta_file, set()).add(
-                dm.parse_shard_name(f)['split'])
-        for meta_file, s in splits.items():
-            if {'train', 'eval'} <= s:
-                logger.warning(
-                    '%s matches both the train and the eval shards of %s; '
-                    'use a pattern like NAME.tfrecord-train* to keep them '
-                    'apart.', self.file_pattern, meta_file)
         metas = {m: v for m, v in found.items() if v is not None}
         if not metas:
             missing = [m for m, v in found.items() if v is None]
@@ -388,12 +470,15 @@ class TFRecordProvider(DataProvider):
         return out
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
-        """Examples of all matched shards (`shuffle` shuffles the files)."""
+        """Examples of the selected files (`shuffle` shuffles the files)."""
         self._resolve()
-        files = tf.data.Dataset.list_files(self._patterns(), shuffle=shuffle)
-        files = files.filter(
-            lambda f: tf.logical_not(tf.strings.regex_full_match(
-                f, r'.*\.json')))
+        if not self.files:
+            raise ValueError(f'{type(self).__name__}: no TFRecord files match '
+                             f'file_pattern {self.file_pattern!r}.')
+        files = tf.data.Dataset.from_tensor_slices(self.files)
+        if shuffle:
+            files = files.shuffle(len(self.files),
+                                  reshuffle_each_iteration=True)
 
         def read_file(filename):
             return tf.data.TFRecordDataset(filename).map(

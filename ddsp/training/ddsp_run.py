@@ -12,12 +12,22 @@ are looked up in the working directory, then in the --gin_search_path
 directories, then in the package's gin folder (`models/ae.gin`) and its
 `models/` sub-folder (`ae.gin`).
 
-Evaluating every new checkpoint of a run (in a second process, or afterwards
-with --run_once):
+Training copies the dataset's dataset_statistics.json (made by
+ddsp_prepare_tfrecord beside the TFRecords) into --save_dir, so the run folder
+is all timbre transfer needs.
+
+Evaluating every new checkpoint of a run (in a second process next to the
+training job; it stops when no new checkpoint comes for `evaluate.timeout_secs`
+or after `evaluate.run_until_step`), or only the newest one with --run_once:
 
   ddsp_run --mode=eval --save_dir=~/runs/violin --run_once \
-    --gin_file=datasets/tfrecord.gin \
-    --gin_param="TFRecordProvider.file_pattern='~/data/violin.tfrecord*'"
+    --gin_file=datasets/tfrecord.gin --gin_file=eval/basic_f0_ld.gin
+
+The file pattern comes from the run's operative config; datasets/tfrecord.gin
+evaluates on the dataset's eval split. Metrics go to TensorBoard
+(--save_dir/summaries/eval) and to JSON (--save_dir/eval/metrics-<step>.json
+and --save_dir/eval/metrics.jsonl); --mode=sample writes audio and images to
+--save_dir/summaries/sample.
 
 The model is configured by the run's operative config (restored from
 --restore_dir, which defaults to --save_dir), then by --gin_file/--gin_param.
@@ -185,22 +195,53 @@ def run(mode: str, save_dir: str, restore_dir: str = '', tpu: str = '',
         with strategy.scope():
             model = models.get_model()
             trainer = trainers.get_trainer_class()(model, strategy)
+        copy_dataset_statistics(save_dir)
         kwargs = {}
         if early_stop_loss_value is not None:
             kwargs['early_stop_loss_value'] = early_stop_loss_value
         return train_util.train(data_provider=gin.REQUIRED, trainer=trainer,
                                 save_dir=save_dir, restore_dir=restore_dir,
                                 **kwargs)
-    try:
-        eval_util = importlib.import_module('ddsp.training.eval_util')
-    except ModuleNotFoundError as error:
-        raise NotImplementedError(
-            f'--mode={mode} needs ddsp.training.eval_util, which this version '
-            f'of ddsp does not have.') from error
+    from ddsp.training import eval_util  # pylint: disable=g-import-not-at-top
     function = eval_util.evaluate if mode == 'eval' else eval_util.sample
     return function(data_provider=gin.REQUIRED, model=models.get_model(),
                     save_dir=save_dir, restore_dir=restore_dir,
                     run_once=run_once)
+
+
+def copy_dataset_statistics(save_dir: str) -> str | None:
+    """Copies the training data's dataset_statistics.json into save_dir.
+
+    The file lies beside the TFRecords of `train.data_provider` when it is a
+    TFRecordProvider of a dataset made by ddsp_prepare_tfrecord; with it, the
+    run folder alone is enough for timbre transfer. Nothing happens for other
+    providers or datasets without statistics.
+
+    Returns:
+        The path of the copy, or None.
+    """
+    from ddsp.training import data  # pylint: disable=g-import-not-at-top
+    try:
+        reference = gin.query_parameter('train.data_provider')
+    except ValueError:  # Not bound.
+        return None
+    if not isinstance(reference, gin.config.ConfigurableReference):
+        return None
+    wrapped = reference.configurable.wrapped
+    if not (isinstance(wrapped, type) and
+            issubclass(wrapped, data.TFRecordProvider)):
+        return None
+    # A second instance with the same bindings: only its file list is used.
+    source = reference.scoped_configurable_fn().dataset_statistics_path()
+    if source is None:
+        return None
+    target = os.path.join(save_dir, os.path.basename(source))
+    if os.path.abspath(target) == os.path.abspath(source):
+        return target
+    tf.io.gfile.makedirs(save_dir)
+    tf.io.gfile.copy(source, target, overwrite=True)
+    logging.info('Copied the dataset statistics %s to %s.', source, target)
+    return target
 
 
 def main(unused_argv):

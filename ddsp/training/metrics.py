@@ -347,6 +347,19 @@ class F0CrepeMetrics(BaseMetrics):
     def metrics(self) -> Dict[str, Mean]:
         return {'f0_dist': self._f0_dist, 'outlier_ratio': self._outlier_ratio}
 
+    def f0_of_audio(self, audio, n_frames: int) -> np.ndarray:
+        """CREPE f0 `[batch, n_frames']` of audio `[batch, n]`, framed like
+        a ground truth of n_frames frames ('center' or 'same' padding,
+        inferred; n_frames' == n_frames when one of them gives n_frames)."""
+        audio = _batch(audio, 'audio')
+        padding = self._padding(n_frames, audio.shape[-1])
+        f0, _ = spectral_ops.compute_f0(
+            audio, self._frame_rate, viterbi=True, padding=padding,
+            model_capacity=self._model_capacity,
+            crepe_frame_rate=self._crepe_frame_rate,
+            sample_rate=self._sample_rate)
+        return _batch(f0, 'f0')
+
     def update_state(self, batch, audio_gen):
         """batch: dict with 'f0_hz', 'f0_confidence' `[batch, n_frames]`;
         audio_gen: `[batch, n]` at sample_rate."""
@@ -354,13 +367,7 @@ class F0CrepeMetrics(BaseMetrics):
         f0_hz = _batch(batch['f0_hz'], "batch['f0_hz']")
         f0_confidence = _batch(batch['f0_confidence'],
                                "batch['f0_confidence']")
-        padding = self._padding(f0_hz.shape[-1], audio_gen.shape[-1])
-        f0_gen, _ = spectral_ops.compute_f0(
-            audio_gen, self._frame_rate, viterbi=True, padding=padding,
-            model_capacity=self._model_capacity,
-            crepe_frame_rate=self._crepe_frame_rate,
-            sample_rate=self._sample_rate)
-        f0_gen = _batch(f0_gen, 'f0_gen')
+        f0_gen = self.f0_of_audio(audio_gen, f0_hz.shape[-1])
         for ref, conf, gen in zip(f0_hz, f0_confidence, f0_gen):
             distance = (None if is_outlier(conf)
                         else f0_dist_conf_thresh(ref, gen, conf))

@@ -271,3 +271,113 @@ def test_json_atomic_write_leaves_no_temporary(tmp_path):
     dm.write_json_atomic(str(tmp_path / 'a.json'), {'x': 2})
     assert os.listdir(tmp_path) == ['a.json']
     assert dm.read_json(str(tmp_path / 'a.json')) == {'x': 2}
+
+
+# ------------------------------------------------------------- splits
+sys.path.insert(0, os.path.dirname(__file__))
+import eval_testlib  # noqa: E402
+import model_dir_testlib  # noqa: E402
+
+_TONE_F0 = model_dir_testlib.tone_features(4)['f0_hz'][:, 0]
+
+
+def _examples_read(provider):
+    """Indices (into the tone dataset) of the examples a provider reads."""
+    first_f0 = [float(ex['f0_hz'][0]) for ex in
+                provider.get_dataset(shuffle=False)]
+    return sorted(int(np.argmin(np.abs(_TONE_F0 - f))) for f in first_f0)
+
+
+@pytest.fixture(scope='module')
+def split_dataset(tmp_path_factory):
+    return eval_testlib.write_tone_dataset(
+        str(tmp_path_factory.mktemp('split')))
+
+
+def test_split_selects_train_or_eval_shards(split_dataset, caplog):
+    pattern = split_dataset + '*'
+    train = data.TFRecordProvider(pattern)  # split='train' by default.
+    assert train.split == 'train'
+    assert [os.path.basename(f) for f in train.files] == [
+        'tones.tfrecord-train-00000-of-00001']
+    assert _examples_read(train) == [0, 1]
+    assert _examples_read(data.TFRecordProvider(pattern, split='eval')) == [
+        2, 3]
+    for everything in (None, 'all'):
+        provider = data.TFRecordProvider(pattern, split=everything)
+        assert _examples_read(provider) == [0, 1, 2, 3]
+    assert train.frame_rate == 250 and train.example_secs == 1
+    assert 'No eval shards' not in caplog.text
+
+
+def test_patterns_naming_shards_keep_working(split_dataset, caplog):
+    # Explicit eval shards for training: read as given (old behaviour).
+    provider = data.TFRecordProvider(split_dataset + '-eval*')
+    assert _examples_read(provider) == [2, 3]
+    # The eval provider of a run whose pattern names the train shards finds
+    # the dataset's eval shards through its metadata.
+    provider = data.TFRecordProvider(split_dataset + '-train*', split='eval')
+    assert _examples_read(provider) == [2, 3]
+    assert 'No eval shards' not in caplog.text
+
+
+def test_dataset_without_eval_split_is_evaluated_whole_with_warning(
+        tmp_path, caplog):
+    prefix = eval_testlib.write_tone_dataset(
+        str(tmp_path), splits={None: [0, 1, 2]}, statistics=False)
+    train = data.TFRecordProvider(prefix + '*')
+    assert _examples_read(train) == [0, 1, 2]
+    assert 'No eval shards' not in caplog.text
+    provider = data.TFRecordProvider(prefix + '*', split='eval')
+    assert _examples_read(provider) == [0, 1, 2]
+    assert 'No eval shards among 1 file(s) matching' in caplog.text
+    assert provider.dataset_statistics_path() is None
+
+
+def test_splits_are_chosen_per_dataset(tmp_path, caplog):
+    """One pattern over a dataset with an eval split (a) and one without
+    (b): each is narrowed on its own."""
+    eval_testlib.write_tone_dataset(str(tmp_path), 'a')
+    eval_testlib.write_tone_dataset(str(tmp_path), 'b', splits={None: [3]},
+                                    statistics=False)
+    pattern = str(tmp_path / '*.tfrecord*')
+    names = lambda p: [os.path.basename(f) for f in p.files]  # noqa: E731
+    assert names(data.TFRecordProvider(pattern)) == [
+        'a.tfrecord-train-00000-of-00001', 'b.tfrecord-00000-of-00001']
+    assert 'No eval shards' not in caplog.text
+    assert names(data.TFRecordProvider(pattern, split='eval')) == [
+        'a.tfrecord-eval-00000-of-00001', 'b.tfrecord-00000-of-00001']
+    assert 'No eval shards among 1 file(s)' in caplog.text
+
+
+def test_split_validation_and_missing_files(tmp_path):
+    with pytest.raises(ValueError, match="split must be 'train'"):
+        data.TFRecordProvider('x*', split='test')
+    provider = data.TFRecordProvider(str(tmp_path / 'nothing*'))
+    with pytest.raises(ValueError, match='no TFRecord files match') as e:
+        provider.get_dataset()
+    assert str(tmp_path / 'nothing*') in str(e.value)
+
+
+def test_dataset_statistics_path(split_dataset):
+    expected = os.path.join(os.path.dirname(split_dataset),
+                            'dataset_statistics.json')
+    for split in ('train', 'eval'):
+        provider = data.TFRecordProvider(split_dataset + '*', split=split)
+        assert provider.dataset_statistics_path() == expected
+
+
+def test_tfrecord_gin_trains_on_train_and_evaluates_on_eval(split_dataset):
+    from ddsp.training import ddsp_run  # pylint: disable=import-outside-toplevel
+    gin.clear_config()
+    try:
+        ddsp_run.parse_gin('', ['datasets/tfrecord.gin'], [
+            f"TFRecordProvider.file_pattern = '{split_dataset}*'"])
+        providers = {name: gin.query_parameter(f'{name}.data_provider')
+                     .scoped_configurable_fn()
+                     for name in ('train', 'evaluate', 'sample')}
+    finally:
+        gin.clear_config()
+    assert _examples_read(providers['train']) == [0, 1]
+    assert _examples_read(providers['evaluate']) == [2, 3]
+    assert _examples_read(providers['sample']) == [2, 3]

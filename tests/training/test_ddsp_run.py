@@ -1,6 +1,9 @@
-"""Tests of the ddsp_run CLI: gin parsing order, search paths, train mode."""
+"""Tests of the ddsp_run CLI: gin parsing order, search paths, train, eval
+and sample modes, the dataset statistics copy."""
 import glob
-import importlib.util
+import json
+import logging
+import math
 import os
 import subprocess
 import sys
@@ -14,6 +17,9 @@ from ddsp.training import models
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import trainers_testlib as tl  # noqa: E402
+import eval_testlib  # noqa: E402
+import model_dir_testlib as mdl  # noqa: E402
+from eval_testlib import read_events  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +34,8 @@ def tfrecord(tmp_path):
     """A TFRecord of 4 violin examples of 0.2 s (no metadata: gin sets length)."""
     path = str(tmp_path / 'violin.tfrecord-00000-of-00001')
     tl.write_tfrecord(path, tl.violin_examples(4))
+    # Training copies the statistics beside the TFRecords into the run.
+    (tmp_path / 'dataset_statistics.json').write_text('{"copied": true}')
     return [f"TFRecordProvider.file_pattern = '{tmp_path}/violin.tfrecord*'",
             'TFRecordProvider.example_secs = 0.2']
 
@@ -78,14 +86,6 @@ def test_gin_path_not_found_errors_are_filtered(caplog):
     assert 'Path not found' not in caplog.text
 
 
-@pytest.mark.skipif(importlib.util.find_spec('ddsp.training.eval_util')
-                    is not None, reason='eval_util exists')
-def test_eval_mode_without_eval_util_says_so(tmp_path):
-    ddsp_run.parse_gin('', ['models/tiny.gin'])
-    with pytest.raises(NotImplementedError, match='eval_util'):
-        ddsp_run.run('eval', str(tmp_path))
-
-
 def _small(extra=()):
     return tl.SMALL_GIN_PARAMS + ['batch_size = 2', 'train.steps_per_save = 1',
                                   'train.steps_per_summary = 1', *extra]
@@ -100,6 +100,8 @@ def test_train_mode_trains_and_resumes_with_operative_config(tmp_path,
     result = ddsp_run.run('train', save_dir)
     assert result['step'] == 2
     assert os.path.exists(os.path.join(save_dir, 'ckpt-2.index'))
+    with open(os.path.join(save_dir, 'dataset_statistics.json')) as f:
+        assert json.load(f) == {'copied': True}
     with open(os.path.join(save_dir, 'operative_config-0.gin')) as f:
         config = f.read()
     assert 'violin.tfrecord*' in config and 'RnnFcDecoder.ch = 16' in config
@@ -130,3 +132,95 @@ def test_console_script_trains(tmp_path, tfrecord):
     assert 'Early stop at step 1' in result.stderr
     assert glob.glob(os.path.join(save_dir, 'ckpt-1.index'))
     assert glob.glob(os.path.join(save_dir, 'summaries', 'train', 'events*'))
+
+
+# ------------------------------------------------------------- eval / sample
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    return mdl.make_model_dir(str(tmp_path_factory.mktemp('run')))
+
+
+@pytest.fixture(scope='module')
+def tones(tmp_path_factory):
+    """Tone TFRecords: train shard (examples 0, 1), eval shard (2, 3)."""
+    return eval_testlib.write_tone_dataset(
+        str(tmp_path_factory.mktemp('tones')))
+
+
+@pytest.fixture
+def absl_flags():
+    """absl FLAGS to parse; unparsed afterwards. Unparsing resets absl's
+    verbosity flag, which sets the 'absl' logger to WARNING: restore its
+    level so that later tests still capture absl INFO logs."""
+    level = logging.getLogger('absl').level
+    yield ddsp_run.FLAGS
+    ddsp_run.FLAGS.unparse_flags()
+    logging.getLogger('absl').setLevel(level)
+
+
+def test_eval_run_once_from_the_command_line(tmp_path, model_dir, tones,
+                                              absl_flags, monkeypatch):
+    delays = []
+    monkeypatch.setattr(ddsp_run.time, 'sleep', delays.append)
+    save_dir = str(tmp_path / 'eval')
+    absl_flags([
+        'ddsp_run', '--mode=eval', '--run_once', '--initial_delay_secs=7',
+        f'--save_dir={save_dir}', f'--restore_dir={model_dir}',
+        '--gin_file=datasets/tfrecord.gin', '--gin_file=eval/basic_f0_ld.gin',
+        f"--gin_param=TFRecordProvider.file_pattern = '{tones}*'",
+        "--gin_param=F0LdEvaluator.crepe_model_capacity = 'tiny'",
+        '--gin_param=evaluate.batch_size = 2'])
+    ddsp_run.main([])
+    assert delays == [7]
+    with open(os.path.join(save_dir, 'eval', 'metrics-1.json')) as f:
+        record = json.load(f)
+    # The eval split only: 2 examples.
+    assert (record['step'], record['n_examples']) == (1, 2)
+    expected = {'losses/total_loss', 'losses/spectral_loss',
+                'metrics/loudness/loudness_db', 'metrics/f0_crepe/f0_dist',
+                'metrics/f0_crepe/outlier_ratio'}
+    assert set(record['metrics']) == expected
+    assert all(math.isfinite(v) for v in record['metrics'].values())
+    tags = read_events(os.path.join(save_dir, 'summaries', 'eval'))
+    assert expected <= set(tags)
+
+
+def test_sample_mode_writes_audio_summaries(tmp_path, model_dir, tones):
+    save_dir = str(tmp_path / 'sample')
+    ddsp_run.parse_gin(model_dir, ['datasets/tfrecord.gin'], [
+        f"TFRecordProvider.file_pattern = '{tones}*'",
+        'sample.batch_size = 2'])
+    record = ddsp_run.run('sample', save_dir, model_dir, run_once=True)
+    assert (record['step'], record['n_examples']) == (1, 2)
+    tags = read_events(os.path.join(save_dir, 'summaries', 'sample'))
+    assert {'audio_generated', 'audio_original', 'waveform',
+            'spectrogram'} <= set(tags)
+
+
+def test_eval_without_checkpoint_names_the_dir(tmp_path, tones):
+    ddsp_run.parse_gin('', ['models/tiny.gin', 'datasets/tfrecord.gin'], [
+        f"TFRecordProvider.file_pattern = '{tones}*'"])
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        ddsp_run.run('eval', str(tmp_path), run_once=True)
+
+
+def test_copy_dataset_statistics(tmp_path, tones):
+    save_dir = str(tmp_path / 'run')
+    ddsp_run.parse_gin('', ['datasets/tfrecord.gin'], [
+        f"TFRecordProvider.file_pattern = '{tones}*'"])
+    copied = ddsp_run.copy_dataset_statistics(save_dir)
+    assert copied == os.path.join(save_dir, 'dataset_statistics.json')
+    source = os.path.join(os.path.dirname(tones), 'dataset_statistics.json')
+    with open(copied, 'rb') as a, open(source, 'rb') as b:
+        assert a.read() == b.read()
+    # Skipped: no statistics, other providers, no provider.
+    bare = eval_testlib.write_tone_dataset(
+        str(tmp_path / 'bare'), splits={None: [0]}, statistics=False)
+    for files, params in (
+            (['datasets/tfrecord.gin'],
+             [f"TFRecordProvider.file_pattern = '{bare}*'"]),
+            (['datasets/nsynth.gin'], []), ([], [])):
+        gin.clear_config()
+        ddsp_run.parse_gin('', files, params)
+        assert ddsp_run.copy_dataset_statistics(str(tmp_path / 'x')) is None
+    assert not os.path.exists(tmp_path / 'x')
