@@ -1,0 +1,52 @@
+"""Command-line plumbing shared by the console scripts.
+
+Each tool (ddsp_export, ddsp_timbre_transfer, ddsp_generate, ddsp_evaluate,
+the demo) defines its flags in a `FlagValues` of its own, so that tools
+importing one another (or a test process importing all of them) never clash
+over common names such as --model_dir, --output or --crepe_model_capacity.
+absl's own flags (--alsologtostderr, --verbosity, ...) stay global.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+from absl import app
+from absl import flags
+
+_HELP_FLAGS = ('help', 'h', 'helpfull', '?', 'helpshort')
+
+
+def make_flag_parser(flag_values: flags.FlagValues, name: str,
+                     usage: str) -> Callable[[Sequence[str]], list]:
+    """A `flags_parser` for `absl.app.run` over a tool's own flags.
+
+    Args:
+      flag_values: The tool's flags.
+      name: Program name used in error messages.
+      usage: Text printed above the flags by --help.
+
+    Returns:
+      parse(argv) -> the positional arguments (program name first). It exits
+      with status 0 after --help and 2 after an unknown or malformed flag.
+    """
+    def parse(argv: Sequence[str]) -> list:
+        if any(a.startswith('-') and a.lstrip('-').split('=')[0] in _HELP_FLAGS
+               for a in argv[1:]):
+            print(usage)
+            print(flag_values.get_help())
+            sys.exit(0)
+        flag_values.unparse_flags()
+        try:
+            rest = flag_values(list(argv), known_only=True)
+            return flags.FLAGS(rest)
+        except flags.Error as e:
+            print(f'{name}: {e}\nTry --help.', file=sys.stderr)
+            sys.exit(2)
+    return parse
+
+
+def run_tool(main: Callable[[list], object], flag_values: flags.FlagValues,
+             name: str, usage: str) -> None:
+    """Runs `main` as an absl app whose flags are `flag_values`."""
+    app.run(main, flags_parser=make_flag_parser(flag_values, name, usage))
