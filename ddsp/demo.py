@@ -6,6 +6,10 @@
    loudness; the demo writes the audio, a loss curve and spectrograms to
    `<output_dir>`, and measures how well the output follows the input's pitch
    (CREPE on the output) and loudness.
+4. Timbre transfer: the voice-like clip data/voice/voice_like.wav is sung by
+   the trained violin model (`ddsp.training.timbre_transfer`, automatic
+   adjustment on), written to `timbre_transfer.{wav,png}`, with the same
+   follow metrics under 'timbre_transfer' in report.json.
 
     python -m ddsp.demo --output_dir=demo_out [--train_steps=N]
 
@@ -21,23 +25,32 @@ import subprocess
 import sys
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
 
+from ddsp.training import cli
+
+FLAGS = flags.FlagValues()  # ddsp.training.cli
 flags.DEFINE_string('output_dir', 'demo_out', 'Where audio, plots and the '
-                    'trained model go.')
-flags.DEFINE_string('data_pattern', 'data/*.wav', 'Training audio.')
-flags.DEFINE_integer('train_steps', 500, 'Training steps of the demo model.')
-flags.DEFINE_integer('batch_size', 8, 'Training batch size.')
-flags.DEFINE_integer('n_examples', 3, 'Held-out examples to resynthesize.')
+                    'trained model go.', flag_values=FLAGS)
+flags.DEFINE_string('data_pattern', 'data/*.wav', 'Training audio.',
+                    flag_values=FLAGS)
+flags.DEFINE_integer('train_steps', 500, 'Training steps of the demo model.',
+                     flag_values=FLAGS)
+flags.DEFINE_integer('batch_size', 8, 'Training batch size.',
+                     flag_values=FLAGS)
+flags.DEFINE_integer('n_examples', 3, 'Held-out examples to resynthesize.',
+                     flag_values=FLAGS)
 flags.DEFINE_string('crepe_model_capacity', 'tiny',
-                    'CREPE capacity for data preparation (fast mode).')
+                    'CREPE capacity for data preparation (fast mode).',
+                    flag_values=FLAGS)
 flags.DEFINE_float('crepe_frame_rate', 50.0,
-                   'Internal CREPE frame rate for data preparation (fast '
-                   'mode; f0 is interpolated to 250 frames/s).')
-FLAGS = flags.FLAGS
+                   'Internal CREPE frame rate for data preparation and timbre '
+                   'transfer (fast mode; f0 is interpolated to 250 frames/s).',
+                   flag_values=FLAGS)
+flags.DEFINE_string('transfer_input', 'data/voice/voice_like.wav',
+                    'Input of the timbre-transfer step.', flag_values=FLAGS)
 
 
 def _run(cmd: list[str]) -> None:
@@ -122,34 +135,43 @@ def resynthesize(tfrecord: str, model_dir: str):
 
 
 def follow_report(batch, audio_gen, sample_rate: int, frame_rate: int) -> dict:
-    """How well the output follows the input: f0 (cents) and loudness (dB)."""
-    from ddsp import spectral_ops
-    cents, ld_diff, ld_corr = [], [], []
-    for i in range(audio_gen.shape[0]):
-        f0_in = batch['f0_hz'][i].numpy()
-        conf_in = batch['f0_confidence'][i].numpy()
-        f0_out, conf_out = spectral_ops.compute_f0(
-            audio_gen[i], frame_rate, viterbi=True, padding='same',
-            model_capacity='tiny', sample_rate=sample_rate)
-        n = min(len(f0_in), len(f0_out))
-        voiced = (conf_in[:n] > 0.85) & (f0_out[:n] > 0) & (f0_in[:n] > 0)
-        if voiced.any():
-            cents.append(np.abs(1200 * np.log2(f0_out[:n][voiced]
-                                                / f0_in[:n][voiced])))
-        ld_out = spectral_ops.compute_loudness(
-            audio_gen[i], sample_rate=sample_rate, frame_rate=frame_rate,
-            use_tf=False, padding='same')
-        ld_in = batch['loudness_db'][i].numpy()
-        n = min(len(ld_in), len(ld_out))
-        ld_diff.append(np.abs(ld_out[:n] - ld_in[:n]))
-        ld_corr.append(np.corrcoef(ld_out[:n], ld_in[:n])[0, 1])
-    cents = np.concatenate(cents) if cents else np.array([np.nan])
-    return {
-        'f0_median_abs_cents_voiced': float(np.median(cents)),
-        'f0_frames_within_50_cents': float(np.mean(cents < 50)),
-        'loudness_mean_abs_db': float(np.mean(np.concatenate(ld_diff))),
-        'loudness_correlation': float(np.mean(ld_corr)),
-    }
+    """How well the output follows the input: f0 (cents, CREPE tiny on the
+    output, frames with input confidence > 0.85) and loudness (dB)."""
+    from ddsp.training import timbre_transfer as tt
+    errors = [
+        tt.follow_errors(audio_gen[i], sample_rate, frame_rate,
+                         batch['f0_hz'][i].numpy(),
+                         batch['loudness_db'][i].numpy(),
+                         voiced=(batch['f0_confidence'][i].numpy()
+                                 > tt.VOICED_CONFIDENCE))
+        for i in range(audio_gen.shape[0])]
+    return tt.follow_metrics(errors)
+
+
+def timbre_transfer(model_dir: str, output_dir: str, input_path: str) -> dict:
+    """Step 4: input_path through the trained model (automatic adjustment,
+    fast CREPE as in data preparation); writes timbre_transfer.{wav,png} and
+    returns how well the output follows the adjusted f0 and loudness."""
+    from ddsp.training import inference
+    from ddsp.training import timbre_transfer as tt
+    trained = inference.load_model(model_dir)
+    audio = tt.load_input_audio(input_path, trained.sample_rate)
+    result = tt.transfer(trained, audio,
+                         model_capacity=FLAGS.crepe_model_capacity,
+                         crepe_frame_rate=FLAGS.crepe_frame_rate)
+    tt.write_audio(os.path.join(output_dir, 'timbre_transfer.wav'),
+                   result.audio_gen, result.sample_rate)
+    tt.save_plot(result, os.path.join(output_dir, 'timbre_transfer.png'))
+    voiced = (result.adjusted['mask_on']
+              & (result.features['f0_confidence'] > tt.VOICED_CONFIDENCE))
+    errors = tt.follow_errors(result.audio_gen, result.sample_rate,
+                              result.frame_rate, result.adjusted['f0_hz'],
+                              result.adjusted['loudness_db'], voiced=voiced)
+    report = tt.follow_metrics([errors])
+    report.update(input=input_path,
+                  octave_shift=int(result.adjusted['octave_shift']),
+                  note_on_fraction=float(np.mean(result.adjusted['mask_on'])))
+    return report
 
 
 def save_plots(output_dir: str, curve, batch, audio_gen, sample_rate: int):
@@ -188,12 +210,12 @@ def main(argv):
     start = time.time()
     output_dir = FLAGS.output_dir
     os.makedirs(output_dir, exist_ok=True)
-    logging.info('[1/3] preparing %s', FLAGS.data_pattern)
+    logging.info('[1/4] preparing %s', FLAGS.data_pattern)
     tfrecord = prepare(os.path.join(output_dir, 'data'))
-    logging.info('[2/3] training %d steps', FLAGS.train_steps)
+    logging.info('[2/4] training %d steps', FLAGS.train_steps)
     model_dir = os.path.join(output_dir, 'model')
     train(tfrecord, model_dir)
-    logging.info('[3/3] resynthesizing held-out examples')
+    logging.info('[3/4] resynthesizing held-out examples')
     batch, outputs, provider = resynthesize(tfrecord, model_dir)
     audio_gen = outputs['audio_synth'].numpy()
     sample_rate = provider.sample_rate
@@ -209,15 +231,19 @@ def main(argv):
     report = follow_report(batch, audio_gen, sample_rate,
                            int(provider.frame_rate))
     report['loss_curve'] = curve
+    logging.info('[4/4] timbre transfer of %s', FLAGS.transfer_input)
+    report['timbre_transfer'] = timbre_transfer(model_dir, output_dir,
+                                                FLAGS.transfer_input)
     report['seconds'] = round(time.time() - start, 1)
     with open(os.path.join(output_dir, 'report.json'), 'w') as f:
         json.dump(report, f, indent=1)
     logging.info('Demo done in %.0f s: %s', report['seconds'],
                  {k: v for k, v in report.items() if k != 'loss_curve'})
-    logging.info('Wrote %s/{original,resynthesis}.wav, loss_curve.png, '
-                 'resynthesis_spectrograms.png, report.json', output_dir)
+    logging.info('Wrote %s/{original,resynthesis,timbre_transfer}.wav, '
+                 'loss_curve.png, resynthesis_spectrograms.png, '
+                 'timbre_transfer.png, report.json', output_dir)
 
 
 if __name__ == '__main__':
     logging.set_verbosity(logging.INFO)
-    app.run(main)
+    cli.run_tool(main, FLAGS, 'ddsp.demo', __doc__)
