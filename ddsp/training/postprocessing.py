@@ -855,7 +855,16 @@ def shift_f0_to_register(f0_hz: ArrayLike, mean_pitch_target: float,
     return shift_f0(f0_hz, octaves, max_midi), octaves
 
 
-def _dataset_quantile_transform(dataset_stats) -> QuantileTransformer:
+def dataset_quantile_transform(dataset_stats) -> QuantileTransformer:
+    """The note-on loudness quantile transform of a dataset.
+
+    Args:
+      dataset_stats: A statistics dict from `compute_dataset_statistics` (or
+        its JSON), or a fitted `QuantileTransformer` (returned as it is).
+
+    Returns:
+      The fitted transformer of the dataset's note-on loudness.
+    """
     if isinstance(dataset_stats, QuantileTransformer):
         return dataset_stats
     if not isinstance(dataset_stats, dict):
@@ -901,7 +910,7 @@ def normalize_loudness(loudness_db: ArrayLike, mask_on: ArrayLike,
     mask_on = _bool_array(mask_on, 'mask_on', loudness_db.shape)
     if quiet < 0:
         raise ValueError(f'quiet must be >= 0 dB, got {quiet}.')
-    target = _dataset_quantile_transform(dataset_stats)
+    target = dataset_quantile_transform(dataset_stats)
     if mask_on.any():
         _, loudness_norm = fit_quantile_transform(loudness_db, mask_on,
                                                   inv_quantile=target)
