@@ -15,7 +15,7 @@ confidence and A-weighted loudness, and writes sliding-window examples with
 the reference's feature keys and lengths (`audio`, `audio_16k`, `f0_hz`,
 `f0_confidence`, `loudness_db`) to sharded TFRecords, plus
 `<name>.metadata.json` (read by `TFRecordProvider`: no gin parameter has to
-match the data) and `<name>.statistics.json` (for timbre transfer).
+match the data) and `dataset_statistics.json` (for timbre transfer).
 
 Bad files (unreadable, empty, silent, NaN/Inf, too short, not audio) are
 skipped with their reason in the closing summary; the command fails (exit
