@@ -204,8 +204,7 @@ def save_plots(output_dir: str, curve, batch, audio_gen, sample_rate: int):
     plt.close(fig)
 
 
-def main(argv):
-    del argv
+def main() -> None:
     import soundfile as sf
     start = time.time()
     output_dir = FLAGS.output_dir

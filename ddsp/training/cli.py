@@ -9,7 +9,7 @@ absl's own flags (--alsologtostderr, --verbosity, ...) stay global.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -46,7 +46,16 @@ def make_flag_parser(flag_values: flags.FlagValues, name: str,
     return parse
 
 
-def run_tool(main: Callable[[list], object], flag_values: flags.FlagValues,
+def print_errors(name: str, errors: Sequence[object], status: int = 2) -> int:
+    """Prints each error as 'name: error' on stderr; returns `status`."""
+    for error in errors:
+        print(f'{name}: {error}', file=sys.stderr)
+    return status
+
+
+def run_tool(run: Callable[[], Optional[int]], flag_values: flags.FlagValues,
              name: str, usage: str) -> None:
-    """Runs `main` as an absl app whose flags are `flag_values`."""
-    app.run(main, flags_parser=make_flag_parser(flag_values, name, usage))
+    """Runs `run()` as an absl app whose flags are `flag_values`; what `run`
+    returns is the exit status."""
+    app.run(lambda argv: sys.exit(run()),
+            flags_parser=make_flag_parser(flag_values, name, usage))

@@ -36,7 +36,6 @@ import dataclasses
 import io
 import math
 import os
-import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -406,9 +405,7 @@ def run() -> int:
     """Evaluates the models from FLAGS; returns the exit status."""
     errors = _flag_errors()
     if errors:
-        for error in errors:
-            print(f'{_NAME}: {error}', file=sys.stderr)
-        return 2
+        return cli.print_errors(_NAME, errors)
     from ddsp.training import inference
     names = FLAGS.names or [_default_name(d) for d in FLAGS.model_dirs]
     try:
@@ -426,8 +423,7 @@ def run() -> int:
                 trained, clips, FLAGS.crepe_model_capacity,
                 FLAGS.crepe_frame_rate, visqol)
     except (FileNotFoundError, ValueError) as e:
-        print(f'{_NAME}: {e}', file=sys.stderr)
-        return 1
+        return cli.print_errors(_NAME, [e], status=1)
     table = write_report(results, clips, FLAGS.output_dir, FLAGS.save_audio,
                          FLAGS.audio_dir or FLAGS.file_pattern)
     print(table)
@@ -435,13 +431,9 @@ def run() -> int:
     return 0
 
 
-def main(unused_argv):
-    sys.exit(run())
-
-
 def console_entry_point():
     """From pip installed script."""
-    cli.run_tool(main, FLAGS, _NAME, __doc__)
+    cli.run_tool(run, FLAGS, _NAME, __doc__)
 
 
 if __name__ == '__main__':

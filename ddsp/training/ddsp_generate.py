@@ -21,7 +21,6 @@ note but does not flicker within one. The same --seed gives the same audio.
 Both steps can run in one call (fit, then generate).
 """
 import os
-import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -163,9 +162,7 @@ def run() -> int:
     """Fits and/or generates from FLAGS; returns the exit status."""
     errors = _flag_errors()
     if errors:
-        for error in errors:
-            print(f'{_NAME}: {error}', file=sys.stderr)
-        return 2
+        return cli.print_errors(_NAME, errors)
     # Imported here so that --help and flag errors are instant.
     from ddsp.training import inference
     try:
@@ -178,18 +175,13 @@ def run() -> int:
         if FLAGS.notes:
             generate(trained)
     except (FileNotFoundError, ValueError) as e:
-        print(f'{_NAME}: {e}', file=sys.stderr)
-        return 1
+        return cli.print_errors(_NAME, [e], status=1)
     return 0
-
-
-def main(unused_argv):
-    sys.exit(run())
 
 
 def console_entry_point():
     """From pip installed script."""
-    cli.run_tool(main, FLAGS, _NAME, __doc__)
+    cli.run_tool(run, FLAGS, _NAME, __doc__)
 
 
 if __name__ == '__main__':

@@ -23,7 +23,6 @@ the features before/after adjustment and both spectrograms.
 Faster f0: `--crepe_model_capacity=tiny --crepe_frame_rate=50`.
 """
 import os
-import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -119,17 +118,14 @@ def run() -> int:
     """Runs the transfer from FLAGS; returns the exit status."""
     errors = _flag_errors()
     if errors:
-        for error in errors:
-            print(f'{_NAME}: {error}', file=sys.stderr)
-        return 2
+        return cli.print_errors(_NAME, errors)
     # Imported here so that --help and flag errors are instant.
     import tensorflow as tf
     from ddsp.training import inference
     from ddsp.training import timbre_transfer as tt
     if not tf.io.gfile.exists(FLAGS.input):  # Before the slow model load.
-        print(f'{_NAME}: --input: {FLAGS.input} does not exist.',
-              file=sys.stderr)
-        return 1
+        return cli.print_errors(
+            _NAME, [f'--input: {FLAGS.input} does not exist.'], status=1)
     try:
         logging.info('Loading the model in %s', FLAGS.model_dir)
         trained = inference.load_model(FLAGS.model_dir, FLAGS.checkpoint)
@@ -144,8 +140,7 @@ def run() -> int:
             model_capacity=FLAGS.crepe_model_capacity,
             crepe_frame_rate=FLAGS.crepe_frame_rate)
     except (FileNotFoundError, ValueError) as e:
-        print(f'{_NAME}: {e}', file=sys.stderr)
-        return 1
+        return cli.print_errors(_NAME, [e], status=1)
     tt.write_audio(FLAGS.output, result.audio_gen, result.sample_rate,
                    FLAGS.output_sample_rate)
     logging.info('Wrote %s', FLAGS.output)
@@ -156,13 +151,9 @@ def run() -> int:
     return 0
 
 
-def main(unused_argv):
-    sys.exit(run())
-
-
 def console_entry_point():
     """From pip installed script."""
-    cli.run_tool(main, FLAGS, _NAME, __doc__)
+    cli.run_tool(run, FLAGS, _NAME, __doc__)
 
 
 if __name__ == '__main__':
