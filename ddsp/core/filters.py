@@ -14,8 +14,17 @@ Conventions others rely on:
   frame's window stays flat to the end). The frames thus sit where
   `resample(..., add_endpoint=True)` puts them, and there are no clicks at
   frame boundaries.
+
+DFT method (`dft_method`). The real DFTs here are `tf.signal.rfft` / `irfft`
+(complex64) by default. Inside `with dft_method('matmul'):` the functions
+traced there instead multiply by cosine and sine matrices, in float32 without
+complex numbers. That is for graphs exported to runtimes without FFT or
+complex ops (TFLite / LiteRT builtins) that filter short frames (a streaming
+step): it costs O(n^2) per transform, so keep the default everywhere else.
 """
-from typing import Text
+import contextlib
+import functools
+from typing import Optional, Text, Tuple
 
 import numpy as np
 import scipy.fft
@@ -24,6 +33,8 @@ import tensorflow as tf
 from ddsp.core.utils import tf_float32
 
 __all__ = [
+    'dft_method',
+    'circular_convolve',
     'get_fft_size',
     'crop_and_compensate_delay',
     'fft_convolve',
@@ -36,6 +47,113 @@ __all__ = [
 ]
 
 _PADDINGS = ('same', 'valid')
+_DFT_METHODS = ('fft', 'matmul')
+
+# How real DFTs are computed; see `dft_method`.
+_dft_method = 'fft'
+
+
+@contextlib.contextmanager
+def dft_method(method: str = 'fft'):
+    """Context: filters traced inside compute their real DFTs with `method`.
+
+    Args:
+        method: 'fft' (default, tf.signal with complex64 spectra) or 'matmul'
+            (products with cosine / sine matrices, real float32 ops only: for
+            export to runtimes without FFT or complex ops, e.g. TFLite
+            builtins, of functions that filter short frames; see the module
+            docstring).
+
+    Raises:
+        ValueError: for another method.
+    """
+    global _dft_method
+    if method not in _DFT_METHODS:
+        raise ValueError(f'method must be one of {list(_DFT_METHODS)}, got '
+                         f'{method!r}.')
+    previous, _dft_method = _dft_method, method
+    try:
+        yield
+    finally:
+        _dft_method = previous
+
+
+@functools.lru_cache(maxsize=None)
+def _dft_angles(n_samples: int, fft_size: int) -> np.ndarray:
+    """2*pi*k*n/fft_size for n < n_samples, k <= fft_size // 2 (float64).
+
+    k * n is reduced modulo fft_size in integers first, so the angles (and
+    the matrices made from them) are exact to float64 rounding for any size.
+    """
+    k_times_n = np.outer(np.arange(n_samples), np.arange(fft_size // 2 + 1))
+    return 2.0 * np.pi * (k_times_n % fft_size) / fft_size
+
+
+def _matmul_rfft(x: tf.Tensor, fft_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
+    """rfft(x, [fft_size]) as (real, imag) by matrix products.
+
+    Args:
+        x: float32 [..., n] (zero-padded, or cropped, to fft_size).
+        fft_size: DFT length.
+
+    Returns:
+        Real and imaginary parts, float32 [..., fft_size // 2 + 1] each.
+    """
+    x = x[..., :fft_size]
+    angles = _dft_angles(int(x.shape[-1]), fft_size)
+    real = tf.tensordot(x, tf.constant(np.cos(angles), tf.float32), 1)
+    imag = tf.tensordot(x, tf.constant(-np.sin(angles), tf.float32), 1)
+    return real, imag
+
+
+def _matmul_irfft(real: tf.Tensor, imag: Optional[tf.Tensor],
+                  fft_size: int) -> tf.Tensor:
+    """irfft(complex(real, imag), [fft_size]) by matrix products.
+
+    Args:
+        real: float32 [..., fft_size // 2 + 1].
+        imag: Same shape, or None for a real spectrum.
+        fft_size: DFT length.
+
+    Returns:
+        float32 [..., fft_size].
+    """
+    angles = _dft_angles(fft_size, fft_size).T  # [bins, fft_size]
+    # Every bin but DC and (for even sizes) Nyquist stands for itself and its
+    # conjugate mirror bin; their imaginary parts are ignored (sin is 0).
+    weights = np.full([angles.shape[0], 1], 2.0 / fft_size)
+    weights[0] = 1.0 / fft_size
+    if fft_size % 2 == 0:
+        weights[-1] = 1.0 / fft_size
+    x = tf.tensordot(real, tf.constant(weights * np.cos(angles), tf.float32), 1)
+    if imag is not None:
+        x -= tf.tensordot(imag, tf.constant(weights * np.sin(angles),
+                                            tf.float32), 1)
+    return x
+
+
+def circular_convolve(x, y, fft_size: int) -> tf.Tensor:
+    """Circular convolution of length fft_size along the last axis.
+
+    irfft(rfft(x) * rfft(y)) with both zero-padded to fft_size, computed as
+    `dft_method` says; with fft_size >= n + m - 1 it is the full linear
+    convolution.
+
+    Args:
+        x: float32 [..., n], n <= fft_size.
+        y: float32 [..., m], m <= fft_size, batch axes broadcastable with x.
+        fft_size: DFT length.
+
+    Returns:
+        float32 [..., fft_size].
+    """
+    if _dft_method == 'fft':
+        return tf.signal.irfft(tf.signal.rfft(x, [fft_size]) *
+                               tf.signal.rfft(y, [fft_size]), [fft_size])
+    x_real, x_imag = _matmul_rfft(x, fft_size)
+    y_real, y_imag = _matmul_rfft(y, fft_size)
+    return _matmul_irfft(x_real * y_real - x_imag * y_imag,
+                         x_real * y_imag + x_imag * y_real, fft_size)
 
 
 def get_fft_size(frame_size: int, ir_size: int, power_of_2: bool = True) -> int:
@@ -160,9 +278,8 @@ def fft_convolve(audio, impulse_response, padding: Text = 'same',
 
     if n_frames == 1:
         fft_size = get_fft_size(audio_size, ir_size, power_of_2=True)
-        audio_fft = tf.signal.rfft(audio, [fft_size])
-        ir_fft = tf.signal.rfft(impulse_response[:, 0, :], [fft_size])
-        audio_out = tf.signal.irfft(audio_fft * ir_fft, [fft_size])
+        audio_out = circular_convolve(audio, impulse_response[:, 0, :],
+                                      fft_size)
     else:
         hop = -(-audio_size // n_frames)  # ceil
         pad_end = n_frames * hop - audio_size
@@ -177,9 +294,7 @@ def fft_convolve(audio, impulse_response, padding: Text = 'same',
         segments = tf.signal.frame(padded, 2 * hop, hop)  # [B, F, 2 * hop]
         segments *= _crossfade_windows(n_frames, hop)
         fft_size = get_fft_size(2 * hop, ir_size, power_of_2=True)
-        segments_fft = tf.signal.rfft(segments, [fft_size])
-        ir_fft = tf.signal.rfft(impulse_response, [fft_size])
-        segments_out = tf.signal.irfft(segments_fft * ir_fft, [fft_size])
+        segments_out = circular_convolve(segments, impulse_response, fft_size)
         segments_out = segments_out[..., :2 * hop + ir_size - 1]
         audio_out = tf.signal.overlap_and_add(segments_out, hop)
         audio_out = audio_out[:, hop:]
@@ -247,8 +362,12 @@ def frequency_impulse_response(magnitudes, window_size: int = 0) -> tf.Tensor:
     if magnitudes.shape[-1] is None or magnitudes.shape[-1] < 2:
         raise ValueError('magnitudes needs at least 2 frequencies in its last '
                          f'dimension, not shape {magnitudes.shape}.')
-    impulse_response = tf.signal.irfft(
-        tf.complex(magnitudes, tf.zeros_like(magnitudes)))
+    if _dft_method == 'fft':
+        impulse_response = tf.signal.irfft(
+            tf.complex(magnitudes, tf.zeros_like(magnitudes)))
+    else:
+        impulse_response = _matmul_irfft(
+            magnitudes, None, 2 * (int(magnitudes.shape[-1]) - 1))
     return apply_window_to_impulse_response(impulse_response, window_size)
 
 

@@ -67,6 +67,7 @@ __all__ = [
     'streaming_harmonic_synthesis',
     'sinusoidal_synthesis',
     'phase_precision',
+    'get_phase_dtype',
 ]
 
 _TWO_PI = 2.0 * np.pi
@@ -100,6 +101,15 @@ def phase_precision(dtype='float64'):
         yield
     finally:
         _phase_dtype = previous
+
+
+def get_phase_dtype() -> tf.DType:
+    """The dtype phases are accumulated in here now (see `phase_precision`).
+
+    For callers that prepare phases for this module's functions in the same
+    precision (e.g. a streaming step's start phase).
+    """
+    return _phase_dtype
 
 
 def _mod_2pi(x):

@@ -48,7 +48,6 @@ import dataclasses
 import datetime
 import json
 import os
-import sys
 import tempfile
 from typing import Any, Sequence
 
@@ -103,8 +102,10 @@ _NAME = 'ddsp_export'
 METADATA_FILE = 'metadata.json'
 REVERB_IR_FILE = 'reverb_ir.wav'
 STATE_PREFIX = 'state_'
-# Phases in float32 and a static batch: what TFLite builtins can run.
+# Phases in float32 and DFTs without complex numbers: what TFLite builtins
+# can run.
 _TFLITE_PHASE_DTYPE = 'float32'
+_TFLITE_DFT_METHOD = 'matmul'
 
 
 # Paths ------------------------------------------------------------------------
@@ -348,16 +349,17 @@ def save_saved_model(module, signatures: dict, save_dir: str) -> str:
 def export_tflite(trained, block_frames: int, path: str) -> dict:
     """Writes the streaming step (batch 1, no reverb) as a .tflite file.
 
-    Traced with float32 phases so that only TFLite builtin ops are needed;
-    falls back to TF select ops (Flex) with a warning if some op has no
-    builtin (such a file does not run in ai_edge_litert).
+    Traced with float32 phases and matrix-product DFTs so that only TFLite
+    builtin ops are needed; falls back to TF select ops (Flex) with a warning
+    if some op has no builtin (such a file does not run in ai_edge_litert).
 
     Returns:
         {'path', 'builtins_only', 'io' (the signature's shapes)}.
     """
     import tensorflow as tf
     from ddsp import core
-    with core.phase_precision(_TFLITE_PHASE_DTYPE):
+    with (core.phase_precision(_TFLITE_PHASE_DTYPE),
+          core.dft_method(_TFLITE_DFT_METHOD)):
         exporter = ExportModule(trained, block_frames, use_reverb=False)
         module, signatures, io = exporter.build('streaming')
         with tempfile.TemporaryDirectory() as tmp:
@@ -546,9 +548,7 @@ def run() -> int:
     """Runs the export from the parsed FLAGS; returns the exit status."""
     errors = _flag_errors()
     if errors:
-        for error in errors:
-            print(f'{_NAME}: {error}', file=sys.stderr)
-        return 2
+        return cli.print_errors(_NAME, errors)
     try:
         result = export(
             FLAGS.model_path, save_dir=FLAGS.save_dir, name=FLAGS.name,
@@ -558,21 +558,14 @@ def run() -> int:
             reverb=FLAGS.reverb,
             reverb_sample_rate=FLAGS.reverb_sample_rate)
     except (FileNotFoundError, ValueError) as e:
-        print(f'{_NAME}: {e}', file=sys.stderr)
-        return 1
+        return cli.print_errors(_NAME, [e], status=1)
     print(f'{_NAME}: exported to {result.save_dir}')
     return 0
 
 
-def main(argv):
-    """absl main: `argv` as `app.run` passes it (flags already parsed)."""
-    del argv
-    sys.exit(run())
-
-
 def console_entry_point():
     """From pip installed script."""
-    cli.run_tool(main, FLAGS, _NAME, __doc__)
+    cli.run_tool(run, FLAGS, _NAME, __doc__)
 
 
 if __name__ == '__main__':

@@ -520,6 +520,31 @@ def _streamable(model) -> bool:
     return isinstance(decoder, decoders.RnnFcDecoder) and decoder.stateless
 
 
+def _virtual_start_phase(f0_hz: tf.Tensor, hop: int, sample_rate: float,
+                         n_harmonics: int) -> tf.Tensor:
+    """Harmonic phases one hop before sample 0 that reach 0 at sample 0.
+
+    The phases of a constant f0 interval ending at the first frame. Computed
+    in `core.get_phase_dtype()` (float64, or float32 when traced for TFLite);
+    the fundamental's phase is wrapped before it is multiplied by k, so that
+    float32 errs by ~k * 5e-7 rad at most.
+
+    Args:
+        f0_hz: The first frame's f0, [1, 1, 1].
+        hop: Samples per frame.
+        sample_rate: Samples per second.
+        n_harmonics: K.
+
+    Returns:
+        float32 phases in [0, 2*pi), [1, 1, K].
+    """
+    dtype = core.get_phase_dtype()
+    advance = tf.cast(f0_hz, dtype) * (2.0 * np.pi * hop / sample_rate)
+    fundamental = tf.math.floormod(-advance, 2.0 * np.pi)
+    harmonics = fundamental * tf.range(1, n_harmonics + 1, dtype=dtype)
+    return tf.cast(tf.math.floormod(harmonics, 2.0 * np.pi), tf.float32)
+
+
 class StreamingSynthesizer:
     """Block-by-block synthesis with explicit state (see module docstring).
 
@@ -672,11 +697,8 @@ class StreamingSynthesizer:
             new_state[key] = frames[key][:, -1:]
         # Before the first frame, a constant virtual interval that ends with
         # phase 0 at sample 0 (its audio is in the skipped latency).
-        omegas = (tf.cast(first['f0_hz'], tf.float64) * (2.0 * np.pi * hop /
-                  self.plan.harmonic.sample_rate) *
-                  tf.range(1, k + 1, dtype=tf.float64))
-        start_phase = tf.cast(tf.math.floormod(-omegas, 2.0 * np.pi),
-                              tf.float32)
+        start_phase = _virtual_start_phase(
+            first['f0_hz'], hop, self.plan.harmonic.sample_rate, k)
         phase = tf.where(started, state['phase'], start_phase)
         n_intervals = n_frames + int(final)
         harmonic_audio, new_state['phase'] = core.harmonic_synthesis(
@@ -746,9 +768,8 @@ class StreamingSynthesizer:
         window = np.sin(np.pi * np.arange(2 * hop) / (2 * hop))**2
         segments *= tf.constant(window, tf.float32)
         ir = core.frequency_impulse_response(mags, self.plan.noise.window_size)
-        fft_size = core.get_fft_size(2 * hop, ir_size)
-        filtered = tf.signal.irfft(tf.signal.rfft(segments, [fft_size]) *
-                                   tf.signal.rfft(ir, [fft_size]), [fft_size])
+        filtered = core.circular_convolve(
+            segments, ir, core.get_fft_size(2 * hop, ir_size))
         full = tf.signal.overlap_and_add(
             filtered[..., :2 * hop + ir_size - 1], hop)
         tail = state['noise_tail']

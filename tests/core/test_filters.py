@@ -281,3 +281,50 @@ def test_fft_convolve_in_tf_function():
     ir = np.random.randn(2, 4, 17).astype(np.float32)
     np.testing.assert_allclose(f(audio, ir), core.fft_convolve(audio, ir),
                                atol=1e-6)
+
+
+# DFT method -------------------------------------------------------------------
+def _graph_dtypes(fn, *args):
+    graph = tf.function(fn, autograph=False).get_concrete_function(*args).graph
+    return {t.dtype for op in graph.get_operations() for t in op.outputs}
+
+
+@pytest.mark.parametrize('fft_size', [8, 9, 64])
+@pytest.mark.parametrize('method', ['fft', 'matmul'])
+def test_circular_convolve_equals_numpy(fft_size, method):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal([2, 3, 6]).astype(np.float32)
+    y = rng.standard_normal([1, 3, 5]).astype(np.float32)
+    expected = np.fft.irfft(np.fft.rfft(x, fft_size) * np.fft.rfft(y, fft_size),
+                            fft_size)
+    with core.dft_method(method):
+        out = core.circular_convolve(x, y, fft_size)
+    assert out.shape == (2, 3, fft_size)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_matmul_dft_filters_equal_fft_without_complex_ops():
+    rng = np.random.default_rng(1)
+    audio = rng.standard_normal([2, 640]).astype(np.float32)
+    mags = rng.uniform(0, 1, [2, 10, 65]).astype(np.float32)
+    ir = rng.standard_normal([2, 37]).astype(np.float32)
+
+    def filters(audio, mags, ir):
+        return (core.frequency_filter(audio, mags, window_size=101),
+                core.fft_convolve(audio, ir, padding='valid'))
+
+    expected = filters(audio, mags, ir)
+    with core.dft_method('matmul'):
+        out = filters(audio, mags, ir)
+        dtypes = _graph_dtypes(filters, audio, mags, ir)
+    assert not {tf.complex64, tf.complex128} & dtypes
+    for a, b in zip(out, expected):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # The context ends with the block: the default is FFTs again.
+    assert tf.complex64 in _graph_dtypes(filters, audio, mags, ir)
+
+
+def test_dft_method_rejects_unknown_methods():
+    with pytest.raises(ValueError, match='matmul'):
+        with core.dft_method('dct'):
+            pass

@@ -1,6 +1,7 @@
 """Tests of ddsp.core.counter_noise against a NumPy model of the hash."""
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from ddsp import core
 
@@ -50,6 +51,22 @@ def test_counter_noise_is_white_uniform():
 def test_counter_noise_tensor_start_and_errors():
     np.testing.assert_array_equal(
         core.counter_noise(np.int32(5), 3).numpy(), _reference(5, 3, 0))
+    # Only the index mod 2**32 matters, for tensors as for Python ints.
+    np.testing.assert_array_equal(
+        core.counter_noise(tf.constant(2**32 + 5, tf.int64), 3).numpy(),
+        _reference(5, 3, 0))
+    # A block across the int32 overflow continues the sequence.
+    np.testing.assert_array_equal(
+        core.counter_noise(tf.constant(2**31 - 2, tf.int32), 4).numpy(),
+        _reference(2**31 - 2, 4, 0))
     assert core.counter_noise(0, 0).shape == (0,)
     with pytest.raises(ValueError, match='n_samples'):
         core.counter_noise(0, -1)
+
+
+def test_counter_noise_graph_is_int32_and_float32_only():
+    # TFLite builtins have xor / right shift on int32, not int64 or uint32.
+    fn = tf.function(lambda start: core.counter_noise(start, 64, seed=3))
+    graph = fn.get_concrete_function(tf.TensorSpec([], tf.int32)).graph
+    dtypes = {t.dtype for op in graph.get_operations() for t in op.outputs}
+    assert dtypes <= {tf.int32, tf.float32}

@@ -139,12 +139,7 @@ def test_streaming_saved_model_equals_inference(exports, trained, features,
                                atol=1e-3)
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    'The streaming step still has ops outside the TFLite builtins (float64 '
-    'start phase in inference._render, int64/uint32 bitwise ops in '
-    'core.counter_noise, IRFFT/Complex in the noise filter), so the export '
-    'falls back to Flex ops, which ai_edge_litert cannot run.'))
+@pytest.mark.slow  # The module's exports take ~60 s.
 def test_tflite_step_runs_in_litert_and_matches_tf(exports, trained,
                                                    features, tmp_path):
     result = exports['streaming']
@@ -277,6 +272,7 @@ def test_phase_precision_float32_graph_has_no_float64():
 
     reference = tf.function(synth, autograph=False)(*args)
     with core.phase_precision('float32'):
+        assert core.get_phase_dtype() == tf.float32
         low_fn = tf.function(synth, autograph=False)
         graph = low_fn.get_concrete_function(*args).graph
         low = low_fn(*args)
@@ -284,6 +280,7 @@ def test_phase_precision_float32_graph_has_no_float64():
     assert tf.float64 not in dtypes
     np.testing.assert_allclose(low[0], reference[0], atol=1e-4)
     np.testing.assert_allclose(low[1], reference[1], atol=1e-4)
+    assert core.get_phase_dtype() == tf.float64  # Restored after the block.
     with pytest.raises(ValueError, match='float32'):
         with core.phase_precision('float16'):
             pass

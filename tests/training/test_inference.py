@@ -9,6 +9,7 @@ import pytest
 import scipy.signal
 import tensorflow as tf
 
+from ddsp import core
 from ddsp import effects
 from ddsp.training import ddsp_run
 from ddsp.training import inference
@@ -203,6 +204,27 @@ def test_step_is_a_fixed_size_pure_function(trained):
     expected = inference.synthesize_offline(trained, f0, loudness)
     n = len(streamed)
     assert np.abs(streamed - expected[:n]).max() < TOL
+
+
+def test_step_traced_for_tflite_has_no_float64_or_complex_ops(trained):
+    """As ddsp_export traces it: float32 phases, DFTs by matrix products."""
+    streamer = inference.StreamingSynthesizer(trained, use_reverb=False,
+                                              block_frames=10)
+    f0, loudness = (tf.constant(x) for x in _features(30))
+    reference = tf.function(streamer.step, autograph=False)
+    with core.phase_precision('float32'), core.dft_method('matmul'):
+        builtin = tf.function(streamer.step, autograph=False)
+        graph = builtin.get_concrete_function(
+            f0[:10], loudness[:10], None, streamer.initial_state()).graph
+    dtypes = {t.dtype for op in graph.get_operations() for t in op.outputs}
+    assert not {tf.float64, tf.complex64, tf.uint32} & dtypes
+    state, expected_state = streamer.initial_state(), streamer.initial_state()
+    for i in range(0, 30, 10):
+        audio, state = builtin(f0[i:i + 10], loudness[i:i + 10], None, state)
+        expected, expected_state = reference(f0[i:i + 10], loudness[i:i + 10],
+                                             None, expected_state)
+        np.testing.assert_allclose(audio, expected, atol=1e-4)
+    assert np.abs(expected).max() > 0.1
 
 
 def test_phase_is_continuous_across_blocks(trained):
