@@ -367,14 +367,13 @@ def _stft_magnitude(audio: tf.Tensor, frame_size: int, hop: Fraction,
             else audio
         frames = tf.signal.frame(padded, frame_size, hop, axis=-1)
         spectrum = tf.signal.rfft(frames * window, fft_length=[fft_size])
-        real, imag = tf.math.real(spectrum), tf.math.imag(spectrum)
-        mag = tf.sqrt(real * real + imag * imag)
+        mag = tf.abs(spectrum)
 
         def grad(upstream):
             # d|S|/dS = S/|S| (0 where S = 0).
             scale = upstream * bin_weights / tf.maximum(mag, 1e-30)
             frames_grad = tf.signal.irfft(
-                tf.complex(real * scale, imag * scale),
+                spectrum * tf.complex(scale, tf.zeros_like(scale)),
                 fft_length=[fft_size])[..., :frame_size] * window
             audio_grad = tf.signal.overlap_and_add(frames_grad, hop)
             # Drop the 'same' padding; samples after the last 'valid' frame
