@@ -1,4 +1,5 @@
 """Test set-up: CPU only, quiet TensorFlow, deterministic seeds."""
+import logging
 import os
 import sys
 
@@ -16,17 +17,20 @@ def _seed():
     tf.random.set_seed(0)
 
 
+# absl's logger level as it is before any test parses absl flags (parsing
+# --verbosity, also in module-scoped fixtures, sets it to WARNING).
+_ABSL_LOG_LEVEL = logging.getLogger('absl').level
+
+
 @pytest.fixture(autouse=True)
 def _isolate_global_state():
     """Each test starts from the same process-wide state: no gin bindings,
-    no open pyplot figures, absl's logger at its level (parsing absl flags
-    resets it)."""
-    import logging
+    no open pyplot figures, absl's logger at its initial level."""
     import gin
-    level = logging.getLogger('absl').level
+    logging.getLogger('absl').setLevel(_ABSL_LOG_LEVEL)
     yield
     gin.clear_config()
-    logging.getLogger('absl').setLevel(level)
+    logging.getLogger('absl').setLevel(_ABSL_LOG_LEVEL)
     if 'matplotlib.pyplot' in sys.modules:
         import matplotlib.pyplot as plt
         plt.close('all')

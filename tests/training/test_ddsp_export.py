@@ -74,7 +74,6 @@ def _run_tf_only(code: str, tmp_path, **arrays) -> dict:
     return dict(np.load(tmp_path / 'out.npz'))
 
 
-@pytest.mark.slow  # The module's exports take ~60 s.
 def test_offline_saved_model_runs_without_ddsp(exports, trained, features,
                                                tmp_path):
     from ddsp.training import inference
@@ -118,7 +117,6 @@ def _block_features(features, n_blocks=4):
                       mode='edge')[:, :n] for k, v in features.items()}
 
 
-@pytest.mark.slow  # The module's exports take ~60 s.
 def test_streaming_saved_model_equals_inference(exports, trained, features,
                                                 tmp_path):
     from ddsp.training import inference
@@ -139,7 +137,6 @@ def test_streaming_saved_model_equals_inference(exports, trained, features,
                                atol=1e-3)
 
 
-@pytest.mark.slow  # The module's exports take ~60 s.
 def test_tflite_step_runs_in_litert_and_matches_tf(exports, trained,
                                                    features, tmp_path):
     result = exports['streaming']
@@ -169,7 +166,6 @@ def test_tflite_step_runs_in_litert_and_matches_tf(exports, trained,
     np.testing.assert_allclose(out['audio'], reference, atol=1e-3)
 
 
-@pytest.mark.slow  # The module's exports take ~60 s.
 def test_reverb_ir_files(exports, trained):
     from ddsp.training import inference
     ir = inference.get_reverb_ir(trained)
@@ -201,7 +197,6 @@ def test_export_reverb_ir_resamples(tmp_path):
                                atol=1e-3)
 
 
-@pytest.mark.slow  # The module's exports take ~60 s.
 def test_metadata(exports, trained):
     for name, result in exports.items():
         path = os.path.join(result.save_dir, ddsp_export.METADATA_FILE)
