@@ -254,7 +254,14 @@ _JIT = """
 @pytest.mark.slow
 def test_jit_compiled_step_matches():
     plain, jit = json.loads(_run_script(_JIT).splitlines()[-1])
-    np.testing.assert_allclose(jit, plain, rtol=1e-4)
+    # Same weights: the first losses agree to float32 rounding. Later ones
+    # differ by more: XLA's and oneDNN's matmuls round differently and Adam
+    # turns tiny gradient differences into full-size steps for weights whose
+    # gradients are near zero. A step that went wrong would differ by more
+    # than the 5 % the loss falls per step.
+    np.testing.assert_allclose(jit[0], plain[0], rtol=1e-5)
+    np.testing.assert_allclose(jit[1:], plain[1:], rtol=1e-3)
+    assert plain[2] < 0.95 * plain[0]
 
 
 _WORKER = """
