@@ -42,13 +42,9 @@ flags.DEFINE_integer('batch_size', 8, 'Training batch size.',
                      flag_values=FLAGS)
 flags.DEFINE_integer('n_examples', 3, 'Held-out examples to resynthesize.',
                      flag_values=FLAGS)
-flags.DEFINE_string('crepe_model_capacity', 'tiny',
-                    'CREPE capacity for data preparation (fast mode).',
-                    flag_values=FLAGS)
-flags.DEFINE_float('crepe_frame_rate', 50.0,
-                   'Internal CREPE frame rate for data preparation and timbre '
-                   'transfer (fast mode; f0 is interpolated to 250 frames/s).',
-                   flag_values=FLAGS)
+# Fast f0 mode for data preparation and timbre transfer (f0 interpolated to
+# 250 frames/s).
+cli.define_crepe_flags(FLAGS, capacity='tiny', frame_rate=50.0)
 flags.DEFINE_string('transfer_input', 'data/voice/voice_like.wav',
                     'Input of the timbre-transfer step.', flag_values=FLAGS)
 

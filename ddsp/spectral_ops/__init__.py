@@ -1,32 +1,8 @@
 """Spectral features, loudness, power and f0 (CREPE), at any sample rate.
 
-Framing rules (shared by every frame-wise function here)
------------------------------------------------------------
-A signal of `n` samples cut into frames of `frame_size` samples every
-`hop_size` samples gives, for each `padding` mode:
-
-=========  ==========================  =======================================
-padding    n_frames                    padding added / frame placement
-=========  ==========================  =======================================
-'valid'    floor((n - frame_size)      none; frame i starts at sample i * hop.
-           / hop) + 1                  ValueError if n < frame_size.
-'same'     ceil(n / hop)               zeros at the end only, up to
-                                       ceil((n_frames - 1) * hop) + frame_size
-                                       samples; frame i starts at i * hop.
-'center'   floor(n / hop) + 1          frame_size // 2 zeros in front,
-                                       frame_size - frame_size // 2 behind;
-                                       frame i is centred on sample i * hop.
-=========  ==========================  =======================================
-
-`hop_size` may be fractional: the feature functions use hop = sample_rate /
-frame_rate exactly (a rational number), so 44.1 kHz at 250 frames/s gives
-hop 176.4 and e.g. 1 s of audio gives exactly 250 ('same'), 251 ('center')
-frames, as at 16 kHz. Frame i then starts at the nearest sample,
-floor(i * hop + 1/2) (exact integer arithmetic, no float rounding), so frames
-are at most half a sample off the ideal grid. For integer hops this is the
-usual framing, identical to `tf.signal.frame` / magenta/ddsp. Unlike the
-reference, no function asserts or truncates the hop for rates that are not a
-multiple of the frame rate (magenta/ddsp issues #55, #20).
+Every frame-wise function follows the framing rules of
+`ddsp.spectral_ops.spectrograms` ('valid', 'same' and 'center' padding,
+exact frame counts for fractional hops such as 44.1 kHz at 250 frames/s).
 
 `compute_f0` counts frames on the same time grid from the input length and
 rate (frame_size = 1024 samples at 16 kHz = 64 ms, hop = 1 / frame_rate

@@ -8,6 +8,7 @@ absl's own flags (--alsologtostderr, --verbosity, ...) stay global.
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -15,6 +16,38 @@ from absl import app
 from absl import flags
 
 _HELP_FLAGS = ('help', 'h', 'helpfull', '?', 'helpshort')
+CREPE_CAPACITIES = ('tiny', 'small', 'medium', 'large', 'full')
+
+
+def define_crepe_flags(flag_values: flags.FlagValues,
+                       capacity: str = 'full',
+                       frame_rate: Optional[float] = None,
+                       frame_rate_default_help: str = "the model's frame "
+                                                     'rate') -> None:
+    """Defines --crepe_model_capacity and --crepe_frame_rate (how f0 is
+    computed) in `flag_values`; the defaults are the reference's (CREPE full
+    at the frame rate) unless given."""
+    flags.DEFINE_enum('crepe_model_capacity', capacity, CREPE_CAPACITIES,
+                      'CREPE model size (tiny is ~20x faster than full).',
+                      flag_values=flag_values)
+    flags.DEFINE_float('crepe_frame_rate', frame_rate,
+                       f'Rate CREPE runs at ({frame_rate_default_help} when '
+                       'unset); lower is faster, f0 is interpolated to the '
+                       'frame rate.',
+                       flag_values=flag_values)
+
+
+def audio_output_errors(flag: str, path: Optional[str]) -> list:
+    """[message] if `path` is set without an audio file extension soundfile
+    can write (.wav, .flac, .ogg, ...), else []."""
+    import soundfile as sf
+    ext = os.path.splitext(path or '')[1].lstrip('.').upper()
+    if not path or ext in sf.available_formats():
+        return []
+    return [f'--{flag}={path!r}: unknown audio format '
+            f'{ext.lower() or "(no extension)"!r}; use .wav, .flac, .ogg, '
+            '...']
+
 
 
 def make_flag_parser(flag_values: flags.FlagValues, name: str,

@@ -64,13 +64,7 @@ flags.DEFINE_integer('max_clips', None, 'Use at most this many files / '
                      'examples.', flag_values=FLAGS)
 flags.DEFINE_float('max_seconds', None, 'Cut audio files to this length.',
                    flag_values=FLAGS)
-flags.DEFINE_enum('crepe_model_capacity', 'full',
-                  ['tiny', 'small', 'medium', 'large', 'full'],
-                  'CREPE model size (tiny is ~20x faster than full).',
-                  flag_values=FLAGS)
-flags.DEFINE_float('crepe_frame_rate', None, 'Rate CREPE runs at (default: '
-                   "the model's frame rate); lower is faster.",
-                   flag_values=FLAGS)
+cli.define_crepe_flags(FLAGS)
 flags.DEFINE_boolean('visqol', True, 'Compute ViSQOL (needs the optional '
                      'visqol-python package).', flag_values=FLAGS)
 flags.DEFINE_boolean('save_audio', False, 'Also write every resynthesis.',

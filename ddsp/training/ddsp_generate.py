@@ -109,13 +109,7 @@ def _flag_errors() -> list:
         if getattr(FLAGS, name) <= 0:
             errors.append(f'--{name} must be > 0, got '
                           f'{getattr(FLAGS, name)}.')
-    if FLAGS.output:
-        import soundfile as sf
-        ext = os.path.splitext(FLAGS.output)[1].lstrip('.').upper()
-        if ext not in sf.available_formats():
-            errors.append(f'--output={FLAGS.output!r}: unknown audio format '
-                          f'{ext.lower() or "(no extension)"!r}; use .wav, '
-                          '.flac, .ogg, ...')
+    errors += cli.audio_output_errors('output', FLAGS.output)
     return errors
 
 

@@ -62,13 +62,7 @@ flags.DEFINE_boolean('no_reverb', False, 'Leave out the learned reverb '
 flags.DEFINE_boolean('acoustic_transfer', False, 'Write the input audio with '
                      "the model's learned room applied instead of "
                      'resynthesizing it.', flag_values=FLAGS)
-flags.DEFINE_enum('crepe_model_capacity', 'full',
-                  ['tiny', 'small', 'medium', 'large', 'full'],
-                  'CREPE model size (tiny is ~20x faster than full).',
-                  flag_values=FLAGS)
-flags.DEFINE_float('crepe_frame_rate', None, 'Rate CREPE runs at (default: '
-                   "the model's frame rate); lower is faster.",
-                   flag_values=FLAGS)
+cli.define_crepe_flags(FLAGS)
 flags.DEFINE_integer('output_sample_rate', None, 'Sample rate of the output '
                      "file (default: the model's).", flag_values=FLAGS)
 
@@ -95,13 +89,7 @@ def _flag_errors() -> list:
     if FLAGS.acoustic_transfer and FLAGS.no_reverb:
         errors.append('--acoustic_transfer applies the reverb: it cannot be '
                       'combined with --no_reverb.')
-    if FLAGS.output:
-        import soundfile as sf
-        ext = os.path.splitext(FLAGS.output)[1].lstrip('.').upper()
-        if ext not in sf.available_formats():
-            errors.append(f'--output={FLAGS.output!r}: unknown audio format '
-                          f'{ext.lower() or "(no extension)"!r}; use .wav, '
-                          '.flac, .ogg, ...')
+    errors += cli.audio_output_errors('output', FLAGS.output)
     if FLAGS.plot and not FLAGS.plot.lower().endswith('.png'):
         errors.append(f'--plot must be a .png path, got {FLAGS.plot!r}.')
     return errors

@@ -40,6 +40,8 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from ddsp.training import cli  # noqa: E402
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_list('input_audio_filepatterns', [],
@@ -69,18 +71,14 @@ flags.DEFINE_float('chunk_secs', 20.0,
 flags.DEFINE_boolean('center', False,
                      'Centred frames (one more frame per example, e.g. 1001).')
 flags.DEFINE_boolean('viterbi', True, 'CREPE Viterbi decoding.')
-flags.DEFINE_enum('crepe_model_capacity', 'full',
-                  ['tiny', 'small', 'medium', 'large', 'full'],
-                  'CREPE model size (tiny is ~20x faster than full).')
-flags.DEFINE_float('crepe_frame_rate', None,
-                   'Rate CREPE runs at (default: --frame_rate); lower is '
-                   'faster, f0 is interpolated to --frame_rate.')
+cli.define_crepe_flags(flags.FLAGS, frame_rate_default_help='--frame_rate')
 flags.DEFINE_list('pipeline_options', '--runner=DirectRunner',
                   'Comma-separated Apache Beam pipeline options, e.g. '
                   '--direct_num_workers=2,--direct_running_mode='
                   'multi_processing or --runner=DataflowRunner,...')
 
-_OWN_FLAGS = [f.name for f in FLAGS.get_flags_for_module(__name__)]
+_OWN_FLAGS = ([f.name for f in FLAGS.get_flags_for_module(__name__)] +
+              ['crepe_model_capacity', 'crepe_frame_rate'])
 
 
 def run() -> int:
