@@ -92,3 +92,21 @@ def run_tool(run: Callable[[], Optional[int]], flag_values: flags.FlagValues,
     returns is the exit status."""
     app.run(lambda argv: sys.exit(run()),
             flags_parser=make_flag_parser(flag_values, name, usage))
+
+
+def run_with_global_flags(main: Callable[[list], object], module_name: str,
+                          usage: str, extra_flags: Sequence[str] = ()) -> None:
+    """Runs `main` as an absl app on the global flags (tools that keep the
+    reference's global FLAGS: ddsp_run, ddsp_prepare_tfrecord).
+
+    --help lists the flags of the main module, and an installed console
+    script's wrapper defines none: the flags of `module_name` (plus
+    `extra_flags`) are registered for it, and `usage` becomes its docstring.
+    """
+    names = [f.name for f in flags.FLAGS.get_flags_for_module(module_name)]
+    for name in [*names, *extra_flags]:
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+    main_module = sys.modules.get('__main__')
+    if main_module is not None and not main_module.__doc__:
+        main_module.__doc__ = usage
+    app.run(main)

@@ -40,11 +40,12 @@ import os
 import sys
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import gin
 import tensorflow as tf
+
+from ddsp.training import cli
 
 # Modules whose gin registrations configs may use (imported before parsing).
 _GIN_MODULES = (
@@ -266,7 +267,7 @@ def main(unused_argv):
 
 def console_entry_point():
     """The `ddsp_run` console script."""
-    app.run(main)
+    cli.run_with_global_flags(main, __name__, __doc__)
 
 
 if __name__ == '__main__':

@@ -134,6 +134,17 @@ def test_console_script_trains(tmp_path, tfrecord):
     assert glob.glob(os.path.join(save_dir, 'summaries', 'train', 'events*'))
 
 
+def test_console_script_help_lists_its_flags():
+    script = os.path.join(os.path.dirname(sys.executable), 'ddsp_run')
+    result = subprocess.run([script, '--help'], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode in (0, 1)  # absl's --help exits with 1.
+    assert 'train, evaluate or sample a DDSP model' in result.stdout
+    for flag in ('mode', 'save_dir', 'restore_dir', 'tpu', 'cluster_config',
+                 'gin_file', 'gin_param', 'gin_search_path', 'run_once'):
+        assert f'--{flag}:' in result.stdout
+
+
 # ------------------------------------------------------------- eval / sample
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):

@@ -36,7 +36,6 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
@@ -77,8 +76,6 @@ flags.DEFINE_list('pipeline_options', '--runner=DirectRunner',
                   '--direct_num_workers=2,--direct_running_mode='
                   'multi_processing or --runner=DataflowRunner,...')
 
-_OWN_FLAGS = ([f.name for f in FLAGS.get_flags_for_module(__name__)] +
-              ['crepe_model_capacity', 'crepe_frame_rate'])
 
 
 def run() -> int:
@@ -145,14 +142,8 @@ def main(unused_argv):
 
 def console_entry_point():
     """From pip installed script."""
-    # --help lists the flags of the main module (sys.argv[0]): the installed
-    # wrapper script defines none, so ours are registered for it.
-    for name in _OWN_FLAGS:
-        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
-    main_module = sys.modules.get('__main__')
-    if main_module is not None and not main_module.__doc__:
-        main_module.__doc__ = __doc__  # The usage text absl prints.
-    app.run(main)
+    cli.run_with_global_flags(main, __name__, __doc__,
+                              ['crepe_model_capacity', 'crepe_frame_rate'])
 
 
 if __name__ == '__main__':
