@@ -27,7 +27,6 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-from ddsp.training import postprocessing
 from ddsp.training.data_preparation import dataset_metadata as dm
 
 _AUTOTUNE = tf.data.AUTOTUNE
@@ -341,10 +340,7 @@ class TFRecordProvider(DataProvider):
 
     def dataset_statistics_path(self) -> Optional[str]:
         """`dataset_statistics.json` beside the files read, or None."""
-        for directory in dict.fromkeys(os.path.dirname(f)
-                                       for f in self.files):
-            path = os.path.join(directory,
-                                postprocessing.DATASET_STATISTICS_FILE)
+        for path in dict.fromkeys(dm.statistics_path(f) for f in self.files):
             if tf.io.gfile.exists(path):
                 return path
         return None

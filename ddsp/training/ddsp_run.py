@@ -196,7 +196,6 @@ def run(mode: str, save_dir: str, restore_dir: str = '', tpu: str = '',
         with strategy.scope():
             model = models.get_model()
             trainer = trainers.get_trainer_class()(model, strategy)
-        copy_dataset_statistics(save_dir)
         kwargs = {}
         if early_stop_loss_value is not None:
             kwargs['early_stop_loss_value'] = early_stop_loss_value
@@ -208,41 +207,6 @@ def run(mode: str, save_dir: str, restore_dir: str = '', tpu: str = '',
     return function(data_provider=gin.REQUIRED, model=models.get_model(),
                     save_dir=save_dir, restore_dir=restore_dir,
                     run_once=run_once)
-
-
-def copy_dataset_statistics(save_dir: str) -> str | None:
-    """Copies the training data's dataset_statistics.json into save_dir.
-
-    The file lies beside the TFRecords of `train.data_provider` when it is a
-    TFRecordProvider of a dataset made by ddsp_prepare_tfrecord; with it, the
-    run folder alone is enough for timbre transfer. Nothing happens for other
-    providers or datasets without statistics.
-
-    Returns:
-        The path of the copy, or None.
-    """
-    from ddsp.training import data  # pylint: disable=g-import-not-at-top
-    try:
-        reference = gin.query_parameter('train.data_provider')
-    except ValueError:  # Not bound.
-        return None
-    if not isinstance(reference, gin.config.ConfigurableReference):
-        return None
-    wrapped = reference.configurable.wrapped
-    if not (isinstance(wrapped, type) and
-            issubclass(wrapped, data.TFRecordProvider)):
-        return None
-    # A second instance with the same bindings: only its file list is used.
-    source = reference.scoped_configurable_fn().dataset_statistics_path()
-    if source is None:
-        return None
-    target = os.path.join(save_dir, os.path.basename(source))
-    if os.path.abspath(target) == os.path.abspath(source):
-        return target
-    tf.io.gfile.makedirs(save_dir)
-    tf.io.gfile.copy(source, target, overwrite=True)
-    logging.info('Copied the dataset statistics %s to %s.', source, target)
-    return target
 
 
 def main(unused_argv):

@@ -93,6 +93,30 @@ def get_latest_operative_config(restore_dir: str) -> str:
         f'No operative_config-<N>.gin in {restore_dir!r} or its parent.')
 
 
+def copy_dataset_statistics(data_provider, save_dir: str) -> str | None:
+    """Copies the training data's dataset_statistics.json into save_dir.
+
+    A TFRecordProvider of a dataset made by ddsp_prepare_tfrecord finds the
+    file beside its TFRecords; with the copy, the run folder alone is enough
+    for timbre transfer. Other providers and datasets without statistics:
+    nothing happens.
+
+    Returns:
+        The path of the copy, or None.
+    """
+    find = getattr(data_provider, 'dataset_statistics_path', None)
+    source = find() if find else None
+    if source is None:
+        return None
+    target = os.path.join(save_dir, os.path.basename(source))
+    if os.path.abspath(target) != os.path.abspath(source):
+        tf.io.gfile.makedirs(save_dir)
+        tf.io.gfile.copy(source, target, overwrite=True)
+        logging.info('Copied the dataset statistics %s to %s.', source,
+                     target)
+    return target
+
+
 def write_gin_config(summary_writer, save_dir: str, step: int) -> str:
     """Writes the operative gin config to `save_dir/operative_config-<step>.gin`.
 
@@ -253,6 +277,7 @@ def train(data_provider,
     if chief:
         config_path = write_gin_config(writer.writer, save_dir, step)
         logging.info('Wrote the operative gin config to %s.', config_path)
+        copy_dataset_statistics(data_provider, save_dir)
 
     if step >= num_steps:
         logging.info('Step %d >= num_steps %d: nothing to train.', step,

@@ -11,8 +11,10 @@ import sys
 import gin
 import pytest
 
+from ddsp.training import data
 from ddsp.training import ddsp_run
 from ddsp.training import models
+from ddsp.training import train_util
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -217,21 +219,17 @@ def test_eval_without_checkpoint_names_the_dir(tmp_path, tones):
 
 def test_copy_dataset_statistics(tmp_path, tones):
     save_dir = str(tmp_path / 'run')
-    ddsp_run.parse_gin('', ['datasets/tfrecord.gin'], [
-        f"TFRecordProvider.file_pattern = '{tones}*'"])
-    copied = ddsp_run.copy_dataset_statistics(save_dir)
+    provider = data.TFRecordProvider(tones + '*')
+    copied = train_util.copy_dataset_statistics(provider, save_dir)
     assert copied == os.path.join(save_dir, 'dataset_statistics.json')
     source = os.path.join(os.path.dirname(tones), 'dataset_statistics.json')
     with open(copied, 'rb') as a, open(source, 'rb') as b:
         assert a.read() == b.read()
-    # Skipped: no statistics, other providers, no provider.
+    # Skipped: a dataset without statistics, a provider without files.
     bare = eval_testlib.write_tone_dataset(
         str(tmp_path / 'bare'), splits={None: [0]}, statistics=False)
-    for files, params in (
-            (['datasets/tfrecord.gin'],
-             [f"TFRecordProvider.file_pattern = '{bare}*'"]),
-            (['datasets/nsynth.gin'], []), ([], [])):
-        gin.clear_config()
-        ddsp_run.parse_gin('', files, params)
-        assert ddsp_run.copy_dataset_statistics(str(tmp_path / 'x')) is None
+    for provider in (data.TFRecordProvider(bare + '*'),
+                     mdl.ArrayProvider(mdl.tone_features(n_examples=1))):
+        assert train_util.copy_dataset_statistics(
+            provider, str(tmp_path / 'x')) is None
     assert not os.path.exists(tmp_path / 'x')
