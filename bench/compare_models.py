@@ -73,9 +73,10 @@ def evaluate_variants() -> str:
 
 def _note_index(mask_on, min_frames=25):
     """Detected notes (runs of note-on frames) as a note_index array."""
-    from ddsp.training import generation
+    from ddsp.training.generation import z_collection
     index = np.full(len(mask_on), -1, np.int32)
-    runs = [r for r in generation._runs(mask_on) if r[1] - r[0] >= min_frames]
+    runs = [r for r in z_collection._runs(mask_on)
+            if r[1] - r[0] >= min_frames]
     for i, (a, b) in enumerate(runs):
         index[a:b] = i
     return index
@@ -111,7 +112,8 @@ def coherence() -> dict:
         runs = [('encoder z (real notes)', z_real)]
         for seed in range(FLAGS.seeds):
             runs += [('GMM per note (held)', generation.sample_z(
-                         gmm, index, seed, 'note', round(0.05 * fr))),
+                         gmm, index, seed, 'note',
+                         round(generation.DEFAULT_CROSSFADE_S * fr))),
                      ('GMM per frame', generation.sample_z(
                          gmm, index, seed, 'frame'))]
         for name, z in runs:

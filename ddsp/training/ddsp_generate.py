@@ -28,6 +28,7 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from ddsp.training import cli  # noqa: E402
+from ddsp.training import generation  # noqa: E402
 
 # Flags of this tool only (ddsp.training.cli).
 FLAGS = flags.FlagValues()
@@ -60,17 +61,22 @@ flags.DEFINE_string('notes', None, 'Notes to play: a MIDI file (.mid) or a '
 flags.DEFINE_string('output', None, 'Output audio file (.wav, .flac, ...).',
                     flag_values=FLAGS)
 flags.DEFINE_integer('seed', 0, 'Seed of the z draws.', flag_values=FLAGS)
-flags.DEFINE_float('attack_s', 0.04, 'Attack time of every note.',
+flags.DEFINE_float('attack_s', generation.DEFAULT_ATTACK_S,
+                   'Attack time of every note.',
                    flag_values=FLAGS)
-flags.DEFINE_float('release_s', 0.2, 'Release time of every note.',
+flags.DEFINE_float('release_s', generation.DEFAULT_RELEASE_S,
+                   'Release time of every note.',
                    flag_values=FLAGS)
 flags.DEFINE_float('vibrato_cents', 0.0, 'Vibrato depth (a vibrato_cents '
                    'column of the CSV overrides it per note).',
                    flag_values=FLAGS)
-flags.DEFINE_float('vibrato_hz', 5.5, 'Vibrato rate.', flag_values=FLAGS)
-flags.DEFINE_float('vibrato_delay_s', 0.2, 'Vibrato fade-in time.',
+flags.DEFINE_float('vibrato_hz', generation.DEFAULT_VIBRATO_HZ,
+                   'Vibrato rate.', flag_values=FLAGS)
+flags.DEFINE_float('vibrato_delay_s', generation.DEFAULT_VIBRATO_DELAY_S,
+                   'Vibrato fade-in time.',
                    flag_values=FLAGS)
-flags.DEFINE_float('crossfade_s', 0.05, 'z crossfade between notes.',
+flags.DEFINE_float('crossfade_s', generation.DEFAULT_CROSSFADE_S,
+                   'z crossfade between notes.',
                    flag_values=FLAGS)
 flags.DEFINE_boolean('no_reverb', False, 'Leave out the learned reverb.',
                      flag_values=FLAGS)
@@ -100,15 +106,13 @@ def _flag_errors() -> list:
     if FLAGS.max_examples is not None and FLAGS.max_examples < 1:
         errors.append(f'--max_examples must be >= 1, got '
                       f'{FLAGS.max_examples}.')
-    for name in ('attack_s', 'release_s', 'vibrato_cents', 'vibrato_delay_s',
-                 'crossfade_s'):
-        if getattr(FLAGS, name) < 0:
-            errors.append(f'--{name} must be >= 0, got '
-                          f'{getattr(FLAGS, name)}.')
-    for name in ('segment_secs', 'vibrato_hz'):
-        if getattr(FLAGS, name) <= 0:
-            errors.append(f'--{name} must be > 0, got '
-                          f'{getattr(FLAGS, name)}.')
+    # The note curve options (--attack_s, ...) are checked by
+    # generation.notes_to_curves (a ValueError: exit status 1).
+    if FLAGS.crossfade_s < 0:
+        errors.append(f'--crossfade_s must be >= 0, got {FLAGS.crossfade_s}.')
+    if FLAGS.segment_secs <= 0:
+        errors.append(f'--segment_secs must be > 0, got '
+                      f'{FLAGS.segment_secs}.')
     errors += cli.audio_output_errors('output', FLAGS.output)
     return errors
 
@@ -116,7 +120,6 @@ def _flag_errors() -> list:
 def fit(trained) -> None:
     """Collects z over --fit_gmm_on, fits the GMM and writes --gmm."""
     from ddsp.training import data
-    from ddsp.training import generation
     provider = data.TFRecordProvider(FLAGS.fit_gmm_on)
     collection = generation.collect_z(trained, provider, FLAGS.max_examples,
                                       segment_secs=FLAGS.segment_secs)
@@ -134,7 +137,6 @@ def fit(trained) -> None:
 
 def generate(trained) -> None:
     """Plays --notes with the model and writes --output."""
-    from ddsp.training import generation
     from ddsp.training import timbre_transfer
     gmm = generation.load_gmm(FLAGS.gmm) if (
         FLAGS.gmm and trained.uses_z) else None

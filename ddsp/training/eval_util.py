@@ -11,8 +11,7 @@ Outputs, in `save_dir`:
 * TensorBoard summaries in `summaries/eval` (or `summaries/sample`): scalars
   `losses/{name}` and `metrics/{family}/{metric}`, audio and images.
 * When evaluating, one JSON report per checkpoint, `eval/metrics-<step>.json`,
-  and the same report appended as one line to `eval/metrics.jsonl` (`sample/`
-  instead of `eval/` in sample mode with `evaluate_and_sample`)::
+  and the same report appended as one line to `eval/metrics.jsonl`::
 
     {"step": 300, "checkpoint": "/run/ckpt-300", "mode": "eval",
      "time": "2025-01-01T12:00:00+00:00", "n_batches": 5, "n_examples": 160,
@@ -32,7 +31,6 @@ import math
 import os
 import re
 import time
-import weakref
 from typing import Any, Dict, Optional, Sequence
 
 from absl import logging
@@ -88,23 +86,6 @@ def _checkpoints(restore_dir: str, run_once: bool, ckpt_delay_secs: float,
                  timeout_secs)
 
 
-# model -> its compiled evaluation step, so that evaluating the same model
-# again (a notebook, tests) does not trace it again.
-_FORWARD = weakref.WeakKeyDictionary()
-
-
-def _compiled_forward(model):
-    """tf.function of model(batch, training=False, return_losses=True)."""
-    if model not in _FORWARD:
-        # A weak reference: the cached function must not keep the model alive.
-        model_ref = weakref.ref(model)
-        _FORWARD[model] = tf.function(
-            lambda batch: model_ref()(batch, training=False,
-                                      return_losses=True),
-            reduce_retracing=True, autograph=False)
-    return _FORWARD[model]
-
-
 def _json_value(tag: str, value) -> Optional[float]:
     if value is None:
         return None
@@ -140,7 +121,6 @@ def evaluate_or_sample(data_provider,
                        ckpt_delay_secs: float = 0,
                        run_once: bool = False,
                        run_until_step: int = 0,
-                       evaluate_and_sample: bool = False,
                        timeout_secs: Optional[float] = 7200
                        ) -> Optional[Dict[str, Any]]:
     """Evaluates or samples each new checkpoint of a run.
@@ -163,7 +143,6 @@ def evaluate_or_sample(data_provider,
             restore_dir if there is none), then return.
         run_until_step: Stop after a checkpoint of this step or later (0:
             no limit).
-        evaluate_and_sample: Do both, whatever the mode.
         timeout_secs: Stop when no new checkpoint appears for this long
             (None: wait forever). Not used with run_once.
 
@@ -186,8 +165,7 @@ def evaluate_or_sample(data_provider,
                              [evaluators_lib.BasicEvaluator])
     save_dir = os.path.expanduser(save_dir)
     restore_dir = os.path.expanduser(restore_dir) or save_dir
-    do_evaluate = mode == 'eval' or evaluate_and_sample
-    do_sample = mode == 'sample' or evaluate_and_sample
+    do_evaluate = mode == 'eval'
 
     evaluators = [cls(data_provider.sample_rate, data_provider.frame_rate)
                   for cls in evaluator_classes]
@@ -196,7 +174,11 @@ def evaluate_or_sample(data_provider,
     dataset = data_provider.get_batch(batch_size, shuffle=False,
                                       repeats=repeats, drop_remainder=False)
     dataset = dataset.take(num_batches)
-    forward = _compiled_forward(model)
+    # Built once per call, before the checkpoint loop: every checkpoint
+    # runs the same batches through the same compiled step.
+    forward = tf.function(
+        lambda batch: model(batch, training=False, return_losses=True),
+        reduce_retracing=True, autograph=False)
     writer = tf.summary.create_file_writer(
         os.path.join(save_dir, 'summaries', mode))
     record = None
@@ -217,7 +199,7 @@ def evaluate_or_sample(data_provider,
                 for evaluator in evaluators:
                     if do_evaluate:
                         evaluator.evaluate(batch, outputs, losses)
-                    if do_sample:
+                    else:
                         evaluator.sample(batch, outputs, step)
             n_batches += 1
             n_examples += int(tf.shape(outputs['audio_gen'])[0])

@@ -60,11 +60,6 @@ class BaseEvaluator:
         self._sample_rate = sample_rate
         self._frame_rate = frame_rate
 
-    def set_rates(self, sample_rate: float, frame_rate: float):
-        """Changes the rates (e.g. once the data provider knows them)."""
-        self._sample_rate = sample_rate
-        self._frame_rate = frame_rate
-
     def set_model(self, model):
         """Lets an evaluator look at the model it evaluates (default: no)."""
         del model
@@ -166,22 +161,14 @@ class F0LdEvaluator(BaseEvaluator):
                  crepe_frame_rate: Optional[float] = None):
         super().__init__(sample_rate, frame_rate)
         self._run_f0_crepe = run_f0_crepe
-        self._crepe_args = {'model_capacity': crepe_model_capacity,
-                            'crepe_frame_rate': crepe_frame_rate}
         self._predicts_f0 = False
         self._warned = False
-        self._make_metrics()
-
-    def _make_metrics(self):
-        rates = (self._sample_rate, self._frame_rate)
-        self._loudness_metrics = metrics.LoudnessMetrics(*rates)
-        self._f0_metrics = metrics.F0Metrics(*rates)
-        self._f0_crepe_metrics = metrics.F0CrepeMetrics(*rates,
-                                                        **self._crepe_args)
-
-    def set_rates(self, sample_rate: float, frame_rate: float):
-        super().set_rates(sample_rate, frame_rate)
-        self._make_metrics()
+        self._loudness_metrics = metrics.LoudnessMetrics(sample_rate,
+                                                         frame_rate)
+        self._f0_metrics = metrics.F0Metrics(sample_rate, frame_rate)
+        self._f0_crepe_metrics = metrics.F0CrepeMetrics(
+            sample_rate, frame_rate, model_capacity=crepe_model_capacity,
+            crepe_frame_rate=crepe_frame_rate)
 
     def set_model(self, model):
         self._predicts_f0 = model_predicts_f0(model)

@@ -8,25 +8,14 @@ from __future__ import annotations
 import os
 from typing import Dict, Optional, Sequence
 
-import numpy as np
 import tensorflow as tf
 
 import model_dir_testlib as mdl
-from ddsp.training import postprocessing
+import trainers_testlib as tl
 from ddsp.training.data_preparation import dataset_metadata as dm
 
-KEYS = ('audio', 'audio_16k', 'f0_hz', 'f0_confidence', 'loudness_db')
-
-
-def write_examples(path: str, examples: Sequence[Dict[str, np.ndarray]]):
-    """A TFRecord file of examples with float features."""
-    with tf.io.TFRecordWriter(path) as writer:
-        for example in examples:
-            feature = {k: tf.train.Feature(float_list=tf.train.FloatList(
-                value=np.asarray(v, np.float32).ravel()))
-                for k, v in example.items()}
-            writer.write(tf.train.Example(features=tf.train.Features(
-                feature=feature)).SerializeToString())
+# Features of the shards; `trainers_testlib.write_tfrecord` adds 'audio_16k'.
+KEYS = ('audio', 'f0_hz', 'f0_confidence', 'loudness_db')
 
 
 def write_tone_dataset(directory: str, name: str = 'tones',
@@ -48,14 +37,13 @@ def write_tone_dataset(directory: str, name: str = 'tones',
     splits = splits or {'train': [0, 1], 'eval': [2, 3]}
     os.makedirs(directory, exist_ok=True)
     features = mdl.tone_features(n_examples)
-    features['audio_16k'] = features['audio']
     prefix = os.path.join(directory, f'{name}.tfrecord')
     has_eval = 'eval' in splits
     listed = {}
     for split, indices in splits.items():
         shard = dm.shard_prefix(prefix, split, has_eval) + '-00000-of-00001'
-        write_examples(shard, [{k: features[k][i] for k in KEYS}
-                               for i in indices])
+        tl.write_tfrecord(shard, {k: features[k][list(indices)]
+                                  for k in KEYS})
         listed[split or 'train'] = {'shards': [os.path.basename(shard)],
                                     'n_examples': len(indices)}
     meta = {'format': dm.FORMAT, 'format_version': dm.FORMAT_VERSION,
@@ -63,15 +51,11 @@ def write_tone_dataset(directory: str, name: str = 'tones',
             'example_secs': 1, 'center': False,
             'feature_lengths': dm.feature_lengths(
                 mdl.SAMPLE_RATE, mdl.FRAME_RATE, 1, False),
-            'features': {k: {} for k in KEYS}, 'splits': listed}
+            'features': {k: {} for k in KEYS + ('audio_16k',)},
+            'splits': listed}
     dm.write_json_atomic(dm.metadata_path(prefix), meta)
     if statistics:
-        stats = postprocessing.dataset_statistics_from_arrays(
-            features['f0_hz'], features['f0_confidence'],
-            features['loudness_db'])
-        postprocessing.save_dataset_statistics(
-            stats, os.path.join(directory,
-                                postprocessing.DATASET_STATISTICS_FILE))
+        mdl.write_statistics_of(features, directory)
     return prefix
 
 

@@ -119,10 +119,14 @@ def make_model_dir(save_dir: str,
     finally:
         gin.clear_config()
     if write_statistics:
-        stats = postprocessing.dataset_statistics_from_arrays(
-            features['f0_hz'], features['f0_confidence'],
-            features['loudness_db'])
-        postprocessing.save_dataset_statistics(
-            stats, os.path.join(save_dir,
-                                postprocessing.DATASET_STATISTICS_FILE))
+        write_statistics_of(features, save_dir)
     return save_dir
+
+
+def write_statistics_of(features: dict[str, np.ndarray], directory: str):
+    """Writes the dataset statistics of features (`tone_features`) to
+    `directory/dataset_statistics.json`, as ddsp_prepare_tfrecord does."""
+    stats = postprocessing.dataset_statistics_from_arrays(
+        features['f0_hz'], features['f0_confidence'], features['loudness_db'])
+    postprocessing.save_dataset_statistics(
+        stats, os.path.join(directory, postprocessing.DATASET_STATISTICS_FILE))

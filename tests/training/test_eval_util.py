@@ -113,12 +113,14 @@ def test_sample_mode_writes_media_and_no_report(tmp_path, model_dir, model,
     assert {'audio_generated', 'audio_original', 'spectrogram'} <= set(tags)
     assert 'losses/total_loss' not in tags
 
-    both = eval_util.evaluate_or_sample(
-        provider, model, [evaluators.BasicEvaluator], mode='sample',
-        save_dir=save_dir, restore_dir=model_dir, batch_size=2,
-        num_batches=1, run_once=True, evaluate_and_sample=True)
-    assert np.isfinite(both['metrics']['losses/total_loss'])
-    assert os.path.exists(os.path.join(save_dir, 'sample', 'metrics-1.json'))
+    # Evaluating into the same save_dir keeps the two apart.
+    evaluated = eval_util.evaluate(provider, model,
+                                   [evaluators.BasicEvaluator],
+                                   save_dir=save_dir, restore_dir=model_dir,
+                                   batch_size=2, num_batches=1, run_once=True)
+    assert np.isfinite(evaluated['metrics']['losses/total_loss'])
+    assert os.path.exists(os.path.join(save_dir, 'eval', 'metrics-1.json'))
+    assert not os.path.exists(os.path.join(save_dir, 'sample'))
 
 
 def test_polling_stops_at_run_until_step_or_timeout(tmp_path, model_dir,

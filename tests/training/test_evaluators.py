@@ -126,25 +126,30 @@ def test_f0_ld_evaluator_skips_f0_without_f0_in_the_data(caplog):
 
 def test_f0_ld_evaluator_runs_crepe_on_the_audio(tmp_path):
     """No f0 encoder: CREPE ('tiny') on the generated audio. Right pitch:
-    ~0 semitones; a fifth too high: 7.02 semitones."""
-    audio = np.stack([_tone(440.0), _tone(660.0)])
+    ~0 semitones; a fifth too high: 7.02 semitones. Batches of one
+    example, so that each distance is checked on its own."""
     n_frames = 250  # 'same' framing of 1 s.
-    batch = {'audio': audio,
-             'f0_hz': np.full((2, n_frames), 440.0, np.float32),
-             'f0_confidence': np.ones((2, n_frames), np.float32)}
+    batch = {'audio': _tone(440.0)[None],
+             'f0_hz': np.full((1, n_frames), 440.0, np.float32),
+             'f0_confidence': np.ones((1, n_frames), np.float32)}
     evaluator = evaluators.F0LdEvaluator(SR, FRAME_RATE,
                                          crepe_model_capacity='tiny')
     evaluator.set_model(_model(['z']))
-    evaluator.evaluate(batch, {'audio_gen': audio}, {})
+    evaluator.evaluate(batch, {'audio_gen': batch['audio']}, {})
+    results = evaluator.flush(1)
+    assert results['metrics/f0_crepe/outlier_ratio'] == 0.0
+    assert results['metrics/f0_crepe/f0_dist'] == pytest.approx(0.0,
+                                                                abs=0.15)
+    fifth = {'audio_gen': _tone(660.0)[None]}
+    evaluator.evaluate(batch, fifth, {})
     writer = tf.summary.create_file_writer(str(tmp_path))
     with writer.as_default():
-        evaluator.sample(batch, {'audio_gen': audio}, step=2)
+        evaluator.sample(batch, fifth, step=2)
         results = evaluator.flush(2)
     writer.flush()
     assert results['metrics/f0_crepe/outlier_ratio'] == 0.0
-    # Mean of ~0 and ~7.02 semitones.
     assert results['metrics/f0_crepe/f0_dist'] == pytest.approx(
-        12 * np.log2(1.5) / 2, abs=0.15)
+        12 * np.log2(1.5), abs=0.15)
     tags = read_events(tmp_path)
     assert 'f0_crepe/f0_summary' in tags
     assert scalar(tags['metrics/f0_crepe/f0_dist'][0][1]) == pytest.approx(
@@ -152,16 +157,15 @@ def test_f0_ld_evaluator_runs_crepe_on_the_audio(tmp_path):
 
 
 def test_crepe_capacity_and_rates_reach_the_metrics():
-    evaluator = evaluators.F0LdEvaluator(SR, FRAME_RATE,
+    evaluator = evaluators.F0LdEvaluator(48000, 50,
                                          crepe_model_capacity='tiny',
-                                         crepe_frame_rate=50)
+                                         crepe_frame_rate=25)
     # pylint: disable=protected-access
     assert evaluator._f0_crepe_metrics._model_capacity == 'tiny'
-    assert evaluator._f0_crepe_metrics._crepe_frame_rate == 50
-    evaluator.set_rates(48000, 50)
+    assert evaluator._f0_crepe_metrics._crepe_frame_rate == 25
     assert evaluator._loudness_metrics._sample_rate == 48000
+    assert evaluator._f0_metrics._frame_rate == 50
     assert evaluator._f0_crepe_metrics._frame_rate == 50
-    assert evaluator._f0_crepe_metrics._model_capacity == 'tiny'
 
 
 def test_gin_registration():

@@ -113,6 +113,14 @@ def test_gmm_errors(tmp_path):
         generation.fit_gmm(np.zeros(10))
 
 
+def test_fit_gmm_heldout_needs_three_rows():
+    x = np.random.default_rng(3).normal(size=(3, 2))
+    with pytest.raises(ValueError, match='at least 3 rows'):
+        generation.fit_gmm(x[:2], criterion='heldout')
+    assert generation.fit_gmm(x, criterion='heldout').n_components == 1
+    assert generation.fit_gmm(x[:2]).n_components == 1  # BIC: any n >= 2.
+
+
 # Notes ----------------------------------------------------------------------------
 def test_read_notes_csv_with_and_without_header(tmp_path):
     (tmp_path / 'a.csv').write_text(

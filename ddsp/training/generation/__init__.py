@@ -5,9 +5,9 @@ latent z that its encoder computes from audio. To make sounds from notes
 alone, this module replaces the encoder by a generative model of z:
 
 1. `collect_z` runs a trained z-encoder model (`inference.compute_z`) over a
-   prepared dataset and collects its z vectors, both per frame and per
-   *segment* (the mean z of each detected note, `postprocessing.detect_notes`,
-   cut into pieces of at most `segment_secs`).
+   prepared dataset and collects its z vectors per *segment* (the mean z of
+   each detected note, `postprocessing.detect_notes`, cut into pieces of at
+   most `segment_secs`).
 2. `fit_gmm` fits a Gaussian mixture (scikit-learn `GaussianMixture`) to the
    segment z vectors; the number of components is chosen by BIC or by the
    log-likelihood of held-out segments. `ZGaussianMixture` holds the result
@@ -32,8 +32,7 @@ mean frame-to-frame change of the output's spectral centroid (cents) on
 sustained frames, compared in `bench/compare_models.py` between the encoder's
 z of real notes, per-note held samples and per-frame samples.
 
-The code lives in topic modules, re-exported here so that
-`ddsp.training.generation.X` keeps working:
+The code lives in topic modules; their public names are exported here:
 
 * `z_collection`: `ZCollection`, `collect_z` (step 1).
 * `gmm`: `ZGaussianMixture`, `fit_gmm`, `load_gmm`, `sample_z` (steps 2, 4).
@@ -41,41 +40,46 @@ The code lives in topic modules, re-exported here so that
   `notes_to_curves` (step 3).
 * `synthesis`: `generate`, `GenerationResult`, `spectral_centroid_flicker`.
 """
-from ddsp import core  # noqa: F401
-from ddsp import spectral_ops  # noqa: F401
-from ddsp.training import postprocessing  # noqa: F401
-from ddsp.training.generation.z_collection import collect_z  # noqa: F401
-from ddsp.training.generation.z_collection import ZCollection  # noqa: F401
-from ddsp.training.generation.z_collection import _runs  # noqa: F401
-from ddsp.training.generation.z_collection import _segment_bounds  # noqa: F401
-from ddsp.training.generation.gmm import fit_gmm  # noqa: F401
-from ddsp.training.generation.gmm import GMM_FORMAT  # noqa: F401
-from ddsp.training.generation.gmm import GMM_VERSION  # noqa: F401
-from ddsp.training.generation.gmm import load_gmm  # noqa: F401
-from ddsp.training.generation.gmm import sample_z  # noqa: F401
-from ddsp.training.generation.gmm import ZGaussianMixture  # noqa: F401
-from ddsp.training.generation.gmm import _fit_sklearn  # noqa: F401
-from ddsp.training.generation.gmm import _full_covariances  # noqa: F401
-from ddsp.training.generation.notes import DEFAULT_LOUDNESS_RANGE_DB  # noqa: F401
-from ddsp.training.generation.notes import make_monophonic  # noqa: F401
-from ddsp.training.generation.notes import MIDI_DRUM_CHANNEL  # noqa: F401
-from ddsp.training.generation.notes import MIDI_EXTENSIONS  # noqa: F401
-from ddsp.training.generation.notes import Note  # noqa: F401
-from ddsp.training.generation.notes import notes_to_curves  # noqa: F401
-from ddsp.training.generation.notes import read_notes  # noqa: F401
-from ddsp.training.generation.notes import read_notes_csv  # noqa: F401
-from ddsp.training.generation.notes import read_notes_midi  # noqa: F401
-from ddsp.training.generation.notes import VELOCITY_QUANTILE_RANGE  # noqa: F401
-from ddsp.training.generation.notes import velocity_to_loudness  # noqa: F401
-from ddsp.training.generation.notes import _CSV_COLUMNS  # noqa: F401
-from ddsp.training.generation.notes import _db_to_amp  # noqa: F401
-from ddsp.training.generation.synthesis import generate  # noqa: F401
-from ddsp.training.generation.synthesis import GenerationResult  # noqa: F401
-from ddsp.training.generation.synthesis import spectral_centroid_flicker  # noqa: F401
+from ddsp.training.generation.gmm import fit_gmm
+from ddsp.training.generation.gmm import GMM_FORMAT
+from ddsp.training.generation.gmm import GMM_VERSION
+from ddsp.training.generation.gmm import load_gmm
+from ddsp.training.generation.gmm import sample_z
+from ddsp.training.generation.gmm import ZGaussianMixture
+from ddsp.training.generation.notes import DEFAULT_ATTACK_S
+from ddsp.training.generation.notes import DEFAULT_LOUDNESS_RANGE_DB
+from ddsp.training.generation.notes import DEFAULT_RELEASE_S
+from ddsp.training.generation.notes import DEFAULT_VIBRATO_DELAY_S
+from ddsp.training.generation.notes import DEFAULT_VIBRATO_HZ
+from ddsp.training.generation.notes import make_monophonic
+from ddsp.training.generation.notes import MIDI_DRUM_CHANNEL
+from ddsp.training.generation.notes import MIDI_EXTENSIONS
+from ddsp.training.generation.notes import Note
+from ddsp.training.generation.notes import notes_to_curves
+from ddsp.training.generation.notes import read_notes
+from ddsp.training.generation.notes import read_notes_csv
+from ddsp.training.generation.notes import read_notes_midi
+from ddsp.training.generation.notes import VELOCITY_QUANTILE_RANGE
+from ddsp.training.generation.notes import velocity_to_loudness
+from ddsp.training.generation.synthesis import DEFAULT_CROSSFADE_S
+from ddsp.training.generation.synthesis import generate
+from ddsp.training.generation.synthesis import GenerationResult
+from ddsp.training.generation.synthesis import spectral_centroid_flicker
+from ddsp.training.generation.z_collection import collect_z
+from ddsp.training.generation.z_collection import ZCollection
 
 __all__ = [
+    'DEFAULT_ATTACK_S',
+    'DEFAULT_CROSSFADE_S',
+    'DEFAULT_LOUDNESS_RANGE_DB',
+    'DEFAULT_RELEASE_S',
+    'DEFAULT_VIBRATO_DELAY_S',
+    'DEFAULT_VIBRATO_HZ',
     'GMM_FORMAT',
     'GMM_VERSION',
+    'MIDI_DRUM_CHANNEL',
+    'MIDI_EXTENSIONS',
+    'VELOCITY_QUANTILE_RANGE',
     'ZCollection',
     'ZGaussianMixture',
     'Note',

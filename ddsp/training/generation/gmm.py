@@ -18,9 +18,14 @@ from typing import Any, Dict
 from absl import logging
 import numpy as np
 
+from ddsp.training.data_preparation import dataset_metadata
+
 
 GMM_FORMAT = 'ddsp.z_gmm'
 GMM_VERSION = 1
+# 'heldout' selection holds out at least one row and fits one component to
+# at least two.
+_MIN_HELDOUT_ROWS = 3
 
 
 # Gaussian mixture -----------------------------------------------------------------
@@ -104,10 +109,9 @@ class ZGaussianMixture:
     def save(self, path: str) -> str:
         """Writes `.npz` (arrays + metadata as a JSON string) or `.json`
         (everything as JSON) by the extension of path. Returns path."""
-        import tensorflow as tf
         ext = os.path.splitext(path)[1].lower()
         if ext == '.json':
-            payload = json.dumps(self.to_dict(), indent=1).encode()
+            payload = json.dumps(self.to_dict(), indent=1)
         elif ext == '.npz':
             buffer = io.BytesIO()
             header = {'format': GMM_FORMAT, 'version': GMM_VERSION,
@@ -119,12 +123,7 @@ class ZGaussianMixture:
         else:
             raise ValueError(f'GMM path must end in .npz or .json, got '
                              f'{path!r}.')
-        directory = os.path.dirname(path)
-        if directory:
-            tf.io.gfile.makedirs(directory)
-        with tf.io.gfile.GFile(path, 'wb') as f:
-            f.write(payload)
-        return path
+        return dataset_metadata.write_file(path, payload)
 
 
 def load_gmm(path: str) -> ZGaussianMixture:
@@ -138,12 +137,12 @@ def load_gmm(path: str) -> ZGaussianMixture:
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f'No GMM file at {path}.')
     ext = os.path.splitext(path)[1].lower()
-    with tf.io.gfile.GFile(path, 'rb') as f:
-        payload = f.read()
     try:
         if ext == '.json':
-            state = json.loads(payload)
+            state = dataset_metadata.read_json(path)
         elif ext == '.npz':
+            with tf.io.gfile.GFile(path, 'rb') as f:
+                payload = f.read()
             with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
                 state = json.loads(str(npz['header']))
                 state.update({k: npz[k] for k in ('weights', 'means',
@@ -226,6 +225,10 @@ def fit_gmm(x, max_components: int = 8, criterion: str = 'bic',
         raise ValueError(f'heldout_fraction must be in (0, 1), got '
                          f'{heldout_fraction}.')
     n = x.shape[0]
+    if criterion == 'heldout' and n < _MIN_HELDOUT_ROWS:
+        raise ValueError(f"criterion='heldout' needs at least "
+                         f'{_MIN_HELDOUT_ROWS} rows (one held out, two to '
+                         f"fit), got {n}; use criterion='bic'.")
     if criterion == 'heldout':
         order = np.random.default_rng(seed).permutation(n)
         n_held = min(n - 2, max(1, round(heldout_fraction * n)))

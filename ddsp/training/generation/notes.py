@@ -30,6 +30,11 @@ VELOCITY_QUANTILE_RANGE = (0.05, 0.95)
 DEFAULT_LOUDNESS_RANGE_DB = (-60.0, -20.0)
 # MIDI channel 10 (index 9) is percussion in General MIDI: no pitch.
 MIDI_DRUM_CHANNEL = 9
+# Defaults of `notes_to_curves` (and of the ddsp_generate flags).
+DEFAULT_ATTACK_S = 0.04
+DEFAULT_RELEASE_S = 0.2
+DEFAULT_VIBRATO_HZ = 5.5
+DEFAULT_VIBRATO_DELAY_S = 0.2
 
 
 # Notes ------------------------------------------------------------------------------
@@ -214,9 +219,11 @@ def _db_to_amp(db):
 
 def notes_to_curves(notes: Sequence[Note], frame_rate: float,
                     dataset_stats: Optional[Dict[str, Any]] = None, *,
-                    attack_s: float = 0.04, release_s: float = 0.2,
-                    vibrato_cents: float = 0.0, vibrato_hz: float = 5.5,
-                    vibrato_delay_s: float = 0.2,
+                    attack_s: float = DEFAULT_ATTACK_S,
+                    release_s: float = DEFAULT_RELEASE_S,
+                    vibrato_cents: float = 0.0,
+                    vibrato_hz: float = DEFAULT_VIBRATO_HZ,
+                    vibrato_delay_s: float = DEFAULT_VIBRATO_DELAY_S,
                     tail_s: float = 0.3,
                     silence_db: Optional[float] = None
                     ) -> Dict[str, np.ndarray]:
@@ -317,5 +324,3 @@ def notes_to_curves(notes: Sequence[Note], frame_rate: float,
         'sustained': sustained,
     }
 
-
-# z sampling ---------------------------------------------------------------------------

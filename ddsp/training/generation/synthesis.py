@@ -17,6 +17,9 @@ from ddsp.training.generation.gmm import sample_z
 from ddsp.training.generation.notes import Note
 from ddsp.training.generation.notes import notes_to_curves
 
+# Default z crossfade between notes (of `generate` and ddsp_generate).
+DEFAULT_CROSSFADE_S = 0.05
+
 
 # Generation ----------------------------------------------------------------------------
 @dataclasses.dataclass
@@ -31,7 +34,8 @@ class GenerationResult:
 
 def generate(trained, notes: Sequence[Note],
              gmm: Optional[ZGaussianMixture] = None, seed: int = 0,
-             use_reverb: bool = True, crossfade_s: float = 0.05,
+             use_reverb: bool = True,
+             crossfade_s: float = DEFAULT_CROSSFADE_S,
              z_per: str = 'note', **curve_options) -> GenerationResult:
     """Plays notes with a trained model; no input audio.
 

@@ -1,9 +1,9 @@
 """Collecting the z vectors of a trained z-encoder model.
 
 `collect_z` runs a trained z-encoder model (`inference.compute_z`) over a
-prepared dataset and collects its z vectors, both per frame and per *segment*
-(the mean z of each detected note, `postprocessing.detect_notes`, cut into
-pieces of at most `segment_secs`).
+prepared dataset and collects its z vectors per *segment* (the mean z of each
+detected note, `postprocessing.detect_notes`, cut into pieces of at most
+`segment_secs`).
 """
 from __future__ import annotations
 
@@ -23,12 +23,9 @@ class ZCollection:
     """z vectors of a dataset.
 
     Attributes:
-        frames: float32 `[n_frames_total, z_dims]`, every frame of every
-            example.
         segments: float32 `[n_segments, z_dims]`, mean z of each note segment.
         n_examples: Examples read.
     """
-    frames: np.ndarray
     segments: np.ndarray
     n_examples: int
 
@@ -88,7 +85,7 @@ def collect_z(trained, data_provider, max_examples: Optional[int] = None,
     from ddsp.training import inference  # Loads the model stack on use.
     max_frames = max(1, round(segment_secs * trained.frame_rate))
     min_frames = max(1, round(min_segment_secs * trained.frame_rate))
-    frames, segments, n_examples = [], [], 0
+    segments, n_examples = [], 0
     for example in data_provider.get_dataset(shuffle=False):
         if max_examples is not None and n_examples >= max_examples:
             break
@@ -103,13 +100,11 @@ def collect_z(trained, data_provider, max_examples: Optional[int] = None,
             logging.info('Example %d: no note detected; using all frames.',
                          n_examples)
             bounds = _segment_bounds(np.ones(len(z), bool), max_frames, 1)
-        frames.append(z)
         segments += [z[a:b].mean(axis=0) for a, b in bounds]
         n_examples += 1
     if not n_examples:
         raise ValueError('The dataset yielded no examples.')
     logging.info('Collected z of %d examples: %d segments.', n_examples,
                  len(segments))
-    return ZCollection(frames=np.concatenate(frames).astype(np.float32),
-                       segments=np.stack(segments).astype(np.float32),
+    return ZCollection(segments=np.stack(segments).astype(np.float32),
                        n_examples=n_examples)
