@@ -18,7 +18,7 @@ for d in sys.argv[1:]:
     n = int(30 * m.frame_rate)
     f0 = 220 * 2 ** (np.sin(np.linspace(0, 20, n)) / 12)
     ld = np.full(n, -30.0)
-    inference.synthesize(m, f0[:250], ld[:250])
+    inference.synthesize(m, f0, ld)  # Warm-up: builds and traces the streamer.
     t = time.perf_counter(); a = inference.synthesize(m, f0, ld); dt = time.perf_counter() - t
     off = inference.synthesize_offline(m, f0[:2000], ld[:2000])
     st = inference.synthesize(m, f0[:2000], ld[:2000])

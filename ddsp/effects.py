@@ -78,12 +78,20 @@ class Reverb(processors.Processor):
                 f'[batch, ir_size, 1], got shape {ir.shape}.')
         return ir
 
-    def get_signal(self, audio, ir) -> tf.Tensor:
-        # Zero the IR's first sample: the dry path is the `add_dry` sum.
-        wet_ir = tf.concat([tf.zeros_like(ir[:, :1]), ir[:, 1:]], axis=1)
-        wet = core.fft_convolve(audio, wet_ir, padding='same',
-                                delay_compensation=0)
+    @staticmethod
+    def wet_ir(ir) -> tf.Tensor:
+        """ir `[batch, ir_size]` with its first sample zeroed: the room alone,
+        as applied (the dry path is the `add_dry` sum, see `mix`)."""
+        return tf.concat([tf.zeros_like(ir[:, :1]), ir[:, 1:]], axis=1)
+
+    def mix(self, audio, wet):
+        """The output for dry `audio` and its `wet` (audio * wet_ir)."""
         return wet + audio if self.add_dry else wet
+
+    def get_signal(self, audio, ir) -> tf.Tensor:
+        wet = core.fft_convolve(audio, self.wet_ir(ir), padding='same',
+                                delay_compensation=0)
+        return self.mix(audio, wet)
 
 
 @gin.register(module='ddsp.effects')

@@ -38,6 +38,7 @@ __all__ = [
     'get_fft_size',
     'crop_and_compensate_delay',
     'fft_convolve',
+    'overlap_add_convolve',
     'apply_window_to_impulse_response',
     'frequency_impulse_response',
     'sinc',
@@ -211,13 +212,43 @@ def crop_and_compensate_delay(audio, audio_size: int, ir_size: int,
     return audio[..., start:start + int(audio_size)]
 
 
-def _crossfade_windows(n_frames: int, hop: int) -> tf.Tensor:
-    """[n_frames, 2 * hop] Hann windows; the last one is flat at its end."""
+def _crossfade_windows(n_frames: int, hop: int,
+                       flat_end: bool = True) -> tf.Tensor:
+    """[n_frames, 2 * hop] Hann windows; with flat_end the last one is flat at
+    its end."""
     hann = np.sin(np.pi * np.arange(2 * hop) / (2 * hop))**2
-    last = np.concatenate([hann[:hop], np.ones(hop)])
+    last = np.concatenate([hann[:hop], np.ones(hop)]) if flat_end else hann
     hann = tf.constant(hann, tf.float32)
     return tf.concat([tf.tile(hann[tf.newaxis], [n_frames - 1, 1]),
                       tf.constant(last[np.newaxis], tf.float32)], axis=0)
+
+
+def overlap_add_convolve(audio, impulse_response, hop: int,
+                         flat_end: bool = True) -> tf.Tensor:
+    """Time-varying filtering: windowed segments, one IR each, overlap-added.
+
+    Segment j is audio[j * hop:(j + 2) * hop], multiplied by a crossfade
+    window (see `_crossfade_windows`) and fully convolved with IR frame j.
+    `fft_convolve` uses it on its audio padded with one hop in front; a
+    stream, whose last segment is continued by the next block, passes
+    flat_end=False.
+
+    Args:
+        audio: [batch, (n_frames + 1) * hop].
+        impulse_response: [batch or 1, n_frames, ir_size].
+        hop: Samples between segments (half a segment).
+        flat_end: The last segment's window stays flat at its end.
+
+    Returns:
+        float32 [batch, (n_frames + 1) * hop + ir_size - 1].
+    """
+    n_frames, ir_size = impulse_response.shape[1], impulse_response.shape[2]
+    segments = tf.signal.frame(audio, 2 * hop, hop)  # [B, F, 2 * hop]
+    segments *= _crossfade_windows(n_frames, hop, flat_end)
+    fft_size = get_fft_size(2 * hop, ir_size, power_of_2=True)
+    segments_out = circular_convolve(segments, impulse_response, fft_size)
+    return tf.signal.overlap_and_add(
+        segments_out[..., :2 * hop + ir_size - 1], hop)
 
 
 def fft_convolve(audio, impulse_response, padding: Text = 'same',
@@ -291,12 +322,7 @@ def fft_convolve(audio, impulse_response, padding: Text = 'same',
                 f'{-(-audio_size // hop)} frames.')
         # Frame j covers [(j - 1) * hop, (j + 1) * hop) of the audio.
         padded = tf.pad(audio, [[0, 0], [hop, pad_end]])
-        segments = tf.signal.frame(padded, 2 * hop, hop)  # [B, F, 2 * hop]
-        segments *= _crossfade_windows(n_frames, hop)
-        fft_size = get_fft_size(2 * hop, ir_size, power_of_2=True)
-        segments_out = circular_convolve(segments, impulse_response, fft_size)
-        segments_out = segments_out[..., :2 * hop + ir_size - 1]
-        audio_out = tf.signal.overlap_and_add(segments_out, hop)
+        audio_out = overlap_add_convolve(padded, impulse_response, hop)
         audio_out = audio_out[:, hop:]
 
     audio_out = audio_out[:, :audio_size + ir_size - 1]

@@ -13,6 +13,8 @@ from ddsp import core
 from ddsp import effects
 from ddsp.training import ddsp_run
 from ddsp.training import inference
+from ddsp.training.inference import model
+from ddsp.training.inference import offline
 from ddsp.training import models
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -47,7 +49,7 @@ def _make_loud(decoder):
 def trained(tiny_dir):
     result = inference.load_model(tiny_dir)
     _make_loud(result.model.decoder)
-    reverb = inference._find_processor(result.model, effects.Reverb)
+    reverb = model._find_processor(result.model, effects.Reverb)
     reverb.ir.assign(_room_ir(reverb.reverb_length))
     return result
 
@@ -104,6 +106,7 @@ def test_load_model_finds_statistics_beside_tfrecords(tiny_dir, tmp_path):
     data_dir.mkdir()
     os.rename(os.path.join(model_dir, 'dataset_statistics.json'),
               data_dir / 'dataset_statistics.json')
+    (data_dir / 'train.tfrecord').touch()
     assert inference.load_model(model_dir).dataset_stats is None
     pattern = f"TFRecordProvider.file_pattern = '{data_dir}/train.tfrecord*'"
     found = inference.load_model(model_dir, gin_params=[pattern])
@@ -118,7 +121,7 @@ def test_stateless_decoder_equals_stateful_decoder(trained, tiny_dir):
     stateful = models.get_model()
     gin.clear_config()
     assert not stateful.decoder.stateless
-    stateful(inference._dummy_features(stateful, 250, 16000), training=False)
+    stateful(model._dummy_features(stateful, 250, 16000), training=False)
     stateful.restore(trained.checkpoint)
     _make_loud(stateful.decoder)
     rng = np.random.default_rng(1)
@@ -143,11 +146,11 @@ def test_offline_harmonic_equals_model_call(trained):
     f0, loudness = _features(250)
     outputs = trained.model({'f0_hz': f0[None], 'loudness_db': loudness[None]},
                             training=False)
-    signals = inference._offline(trained, f0, loudness, None, True)
+    signals = offline._offline(trained, f0, loudness, None, True)
     np.testing.assert_allclose(signals['harmonic'].numpy(),
                                outputs['harmonic']['signal'].numpy(),
                                atol=1e-5)
-    reverb = inference._find_processor(trained.model, effects.Reverb)
+    reverb = model._find_processor(trained.model, effects.Reverb)
     np.testing.assert_allclose(signals['audio'].numpy(),
                                reverb(signals['dry']).numpy(), atol=1e-6)
 
@@ -181,7 +184,7 @@ def test_reverb_changes_output_and_dereverberation_is_dry(trained):
     wet = inference.synthesize(trained, f0, loudness, block_frames=40)
     dry = inference.synthesize(trained, f0, loudness, use_reverb=False,
                                block_frames=40)
-    signals = inference._offline(trained, f0, loudness, None, False)
+    signals = offline._offline(trained, f0, loudness, None, False)
     assert np.abs(dry - signals['dry'][0].numpy()).max() < TOL
     expected_wet = inference.apply_reverb(trained, signals['dry'][0].numpy())
     assert np.abs(wet - expected_wet).max() < TOL
@@ -264,11 +267,21 @@ def test_synthesize_three_minutes(trained):
     assert np.abs(audio - expected).max() < TOL
 
 
+def test_synthesize_and_apply_reverb_reuse_cached_state(trained):
+    """Inputs of any length share one streamer; apply_reverb one convolver."""
+    sizes = []
+    for n in (30, 40):
+        inference.synthesize(trained, np.full(n, 220.0), np.full(n, -20.0))
+        inference.apply_reverb(trained, np.zeros(n, np.float32))
+        sizes.append(len(trained._inference_cache))
+    assert sizes[0] == sizes[1]
+
+
 # Reverb -----------------------------------------------------------------------
 def test_apply_reverb_equals_scipy(trained):
     ir = inference.get_reverb_ir(trained)
     assert ir.shape == (4000,) and ir[0] == 0.0
-    reverb = inference._find_processor(trained.model, effects.Reverb)
+    reverb = model._find_processor(trained.model, effects.Reverb)
     np.testing.assert_allclose(ir[1:], reverb.ir.numpy()[1:])
     audio = np.random.default_rng(2).uniform(-1, 1, 40000).astype(np.float32)
     expected = scipy.signal.fftconvolve(audio, ir)[:len(audio)] + audio
@@ -283,7 +296,7 @@ def test_partitioned_convolver_equals_linear_convolution(ir_size, block_size):
     rng = np.random.default_rng(ir_size)
     ir = rng.normal(size=ir_size).astype(np.float32)
     x = rng.normal(size=5 * block_size).astype(np.float32)
-    convolver = inference._PartitionedConvolver(ir, block_size)
+    convolver = offline._PartitionedConvolver(ir, block_size)
     state, out = convolver.initial_state(), []
     for i in range(5):
         y, state = convolver.step(

@@ -25,8 +25,7 @@ Streaming design (batch 1, hop H samples per frame, block of B frames):
   synthesizers do with `add_endpoint=True`, so the stream is exactly
   n_frames * H samples long.
 
-The code lives in three modules, re-exported here so that
-`ddsp.training.inference.X` keeps working:
+The code lives in three modules; the public API is re-exported here:
 
 * `model`: `TrainedModel`, `load_model` and the input checks.
 * `offline`: the synthesis plan, `synthesize_offline`, the reverb helpers
@@ -34,34 +33,12 @@ The code lives in three modules, re-exported here so that
 * `streaming`: `StreamingSynthesizer` and `synthesize`.
 """
 from ddsp.training.inference.model import TrainedModel  # noqa: F401
-from ddsp.training.inference.model import _STATELESS_BINDING  # noqa: F401
-from ddsp.training.inference.model import _check_features  # noqa: F401
-from ddsp.training.inference.model import _dataset_statistics  # noqa: F401
-from ddsp.training.inference.model import _dummy_features  # noqa: F401
-from ddsp.training.inference.model import _expand  # noqa: F401
-from ddsp.training.inference.model import _find_processor  # noqa: F401
-from ddsp.training.inference.model import _frames_array  # noqa: F401
-from ddsp.training.inference.model import _training_lengths  # noqa: F401
 from ddsp.training.inference.model import load_model  # noqa: F401
 from ddsp.training.inference.offline import NOISE_SEED  # noqa: F401
-from ddsp.training.inference.offline import _APPLY_REVERB_BLOCK  # noqa: F401
-from ddsp.training.inference.offline import _PartitionedConvolver  # noqa: F401
-from ddsp.training.inference.offline import _Plan  # noqa: F401
-from ddsp.training.inference.offline import _controls  # noqa: F401
-from ddsp.training.inference.offline import _offline  # noqa: F401
-from ddsp.training.inference.offline import _plan  # noqa: F401
-from ddsp.training.inference.offline import _reverb_ir  # noqa: F401
-from ddsp.training.inference.offline import _time_steps  # noqa: F401
-from ddsp.training.inference.offline import _to_3d  # noqa: F401
 from ddsp.training.inference.offline import apply_reverb  # noqa: F401
 from ddsp.training.inference.offline import compute_z  # noqa: F401
 from ddsp.training.inference.offline import get_reverb_ir  # noqa: F401
 from ddsp.training.inference.offline import synthesize_offline  # noqa: F401
 from ddsp.training.inference.streaming import DEFAULT_BLOCK_FRAMES  # noqa: F401
 from ddsp.training.inference.streaming import StreamingSynthesizer  # noqa: F401
-from ddsp.training.inference.streaming import (  # noqa: F401
-    _SYNTHESIZE_BLOCK_FRAMES)
-from ddsp.training.inference.streaming import _cached_streamer  # noqa: F401
-from ddsp.training.inference.streaming import _streamable  # noqa: F401
-from ddsp.training.inference.streaming import _virtual_start_phase  # noqa: F401
 from ddsp.training.inference.streaming import synthesize  # noqa: F401

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from ddsp import effects
 from ddsp import synths
+from ddsp.training import data
 from ddsp.training import ddsp_run
 from ddsp.training import models
 from ddsp.training import postprocessing
@@ -66,21 +67,22 @@ def _training_lengths(model) -> tuple[int, int]:
 
 
 def _dataset_statistics(model_dir: str) -> Optional[dict]:
-    """dataset_statistics.json of model_dir, else beside the TFRecords."""
-    name = postprocessing.DATASET_STATISTICS_FILE
-    candidates = [os.path.join(model_dir, name)]
-    try:
-        pattern = gin.query_parameter('TFRecordProvider.file_pattern')
-    except (ValueError, KeyError):
-        pattern = None
-    if isinstance(pattern, str) and pattern:
-        candidates.append(os.path.join(os.path.dirname(_expand(pattern)), name))
-    for path in candidates:
-        if tf.io.gfile.exists(path):
-            logging.info('Dataset statistics from %s.', path)
-            return postprocessing.load_dataset_statistics(path)
-    logging.info('No %s in %s: dataset_stats is None.', name, candidates)
-    return None
+    """dataset_statistics.json of model_dir (training copies it there), else
+    beside the TFRecords of the gin-configured TFRecordProvider."""
+    path = os.path.join(model_dir, postprocessing.DATASET_STATISTICS_FILE)
+    if not tf.io.gfile.exists(path):
+        try:
+            provider = gin.get_configurable(data.TFRecordProvider)()
+            path = provider.dataset_statistics_path()
+        except (ValueError, tf.errors.OpError):  # No file_pattern, bad glob.
+            path = None
+    if path is None:
+        logging.info('No %s in %s or beside the TFRecords: dataset_stats is '
+                     'None.', postprocessing.DATASET_STATISTICS_FILE,
+                     model_dir)
+        return None
+    logging.info('Dataset statistics from %s.', path)
+    return postprocessing.load_dataset_statistics(path)
 
 
 def _dummy_features(model, time_steps: int, n_samples: int) -> dict:

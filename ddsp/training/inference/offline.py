@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 from typing import Optional
 
 import numpy as np
@@ -128,8 +129,24 @@ def _controls(model, plan: _Plan, f0_hz, loudness_db, z, rnn_state=None):
 
 def _reverb_ir(reverb: effects.Reverb) -> tf.Tensor:
     """The wet IR [ir_size] as Reverb applies it (first sample zeroed)."""
-    ir = reverb.get_controls(tf.zeros([1, 1]))['ir'][0]
-    return tf.concat([tf.zeros([1]), ir[1:]], axis=0)
+    return reverb.wet_ir(reverb.get_controls(tf.zeros([1, 1]))['ir'])[0]
+
+
+def _cached(trained: TrainedModel, key: tuple, make):
+    """make(), built once per key and kept on the TrainedModel.
+
+    For objects that hold a traced tf.function and constants derived from
+    the reverb IR: keys that include the IR (`_ir_digest`) stay valid if the
+    IR variable is changed.
+    """
+    cache = trained.__dict__.setdefault('_inference_cache', {})
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _ir_digest(ir: Optional[np.ndarray]) -> Optional[str]:
+    return None if ir is None else hashlib.sha1(ir.tobytes()).hexdigest()
 
 
 def _to_3d(x, n_frames):
@@ -253,8 +270,14 @@ def apply_reverb(trained: TrainedModel, audio) -> np.ndarray:
         raise ValueError(f'audio must be a finite 1-D array [n_samples], got '
                          f'shape {audio.shape}.')
     block = _APPLY_REVERB_BLOCK
-    convolver = _PartitionedConvolver(_reverb_ir(reverb).numpy(), block)
-    step = tf.function(convolver.step, autograph=False)
+    ir = _reverb_ir(reverb).numpy()
+
+    def make():
+        convolver = _PartitionedConvolver(ir, block)
+        # Static control flow only: no autograph (its conversion is slow).
+        return convolver, tf.function(convolver.step, autograph=False)
+
+    convolver, step = _cached(trained, ('apply_reverb', _ir_digest(ir)), make)
     state = convolver.initial_state()
     n_blocks = -(-len(audio) // block)
     padded = np.zeros(n_blocks * block, np.float32)
@@ -265,7 +288,7 @@ def apply_reverb(trained: TrainedModel, audio) -> np.ndarray:
                         state)
         wet.append(y[0].numpy())
     wet = np.concatenate(wet)[:len(audio)] if wet else np.zeros(0, np.float32)
-    return (wet + audio) if reverb.add_dry else wet
+    return reverb.mix(audio, wet)
 
 
 # z ----------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """Block-by-block synthesis: `StreamingSynthesizer` and `synthesize`."""
 from __future__ import annotations
 
-import hashlib
 from typing import Optional
 
 from absl import logging
@@ -14,7 +13,9 @@ from ddsp.training.inference.model import TrainedModel
 from ddsp.training.inference.model import _check_features
 from ddsp.training.inference.offline import NOISE_SEED
 from ddsp.training.inference.offline import _PartitionedConvolver
+from ddsp.training.inference.offline import _cached
 from ddsp.training.inference.offline import _controls
+from ddsp.training.inference.offline import _ir_digest
 from ddsp.training.inference.offline import _offline
 from ddsp.training.inference.offline import _plan
 from ddsp.training.inference.offline import _reverb_ir
@@ -244,7 +245,7 @@ class StreamingSynthesizer:
             wet = tf.concat(wet, axis=1)[:, :n_out]
         else:
             wet, new_state = self._reverb(dry, new_state)
-        audio = wet + dry if self.plan.reverb.add_dry else wet
+        audio = self.plan.reverb.mix(dry, wet)
         return audio[0], new_state
 
     def _reverb(self, x, state):
@@ -255,7 +256,7 @@ class StreamingSynthesizer:
     def _add_noise(self, harmonic_audio, magnitudes, state, new_state,
                    n_frames: int, final: bool):
         """Filtered noise of the new frames, overlap-added with the tail."""
-        hop, ir_size = self.hop_size, self.noise_ir_size
+        hop = self.hop_size
         frame_index = state['frame_index']
         parts = [] if magnitudes is None else [magnitudes]
         if final:  # The held end frame (completes the last frame's window).
@@ -275,14 +276,10 @@ class StreamingSynthesizer:
             valid = tf.logical_and(valid, positions < end)
         noise = tf.where(valid, core.counter_noise(start, length, NOISE_SEED),
                          0.0)[tf.newaxis]
-        segments = tf.signal.frame(noise, 2 * hop, hop)  # [1, m, 2 hop]
-        window = np.sin(np.pi * np.arange(2 * hop) / (2 * hop))**2
-        segments *= tf.constant(window, tf.float32)
         ir = core.frequency_impulse_response(mags, self.plan.noise.window_size)
-        filtered = core.circular_convolve(
-            segments, ir, core.get_fft_size(2 * hop, ir_size))
-        full = tf.signal.overlap_and_add(
-            filtered[..., :2 * hop + ir_size - 1], hop)
+        # Hann windows throughout: the next block (or the held end frame at
+        # flush) crossfades the last segment's end.
+        full = core.overlap_add_convolve(noise, ir, hop, flat_end=False)
         tail = state['noise_tail']
         full += tf.pad(tail, [[0, 0], [0, full.shape[1] - tail.shape[1]]])
         harmonic_audio = tf.concat([state['harmonic_delay'], harmonic_audio],
@@ -365,12 +362,9 @@ def _cached_streamer(trained: TrainedModel, use_reverb: bool,
     streamer holds as a constant.
     """
     ir = get_reverb_ir(trained) if use_reverb else None
-    key = (bool(use_reverb), int(block_frames),
-           None if ir is None else hashlib.sha1(ir.tobytes()).hexdigest())
-    cache = trained.__dict__.setdefault('_streamers', {})
-    if key not in cache:
-        cache[key] = StreamingSynthesizer(trained, use_reverb, block_frames)
-    streamer = cache[key]
+    key = ('streamer', bool(use_reverb), int(block_frames), _ir_digest(ir))
+    streamer = _cached(trained, key, lambda: StreamingSynthesizer(
+        trained, use_reverb, block_frames))
     streamer.reset()
     return streamer
 
@@ -403,8 +397,9 @@ def synthesize(trained: TrainedModel, f0_hz, loudness_db, z=None, *,
                         type(trained.model.decoder).__name__)
         return _offline(trained, f0_hz, loudness_db, z,
                         use_reverb)['audio'][0].numpy()
-    streamer = _cached_streamer(
-        trained, use_reverb,
-        block_frames or min(_SYNTHESIZE_BLOCK_FRAMES, len(f0_hz)))
+    # A fixed block size (a shorter input is one flush): one streamer, traced
+    # once, serves every length.
+    streamer = _cached_streamer(trained, use_reverb,
+                                block_frames or _SYNTHESIZE_BLOCK_FRAMES)
     return np.concatenate([streamer.process(f0_hz, loudness_db, z),
                            streamer.flush()])
