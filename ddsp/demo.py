@@ -106,51 +106,41 @@ def loss_curve(model_dir: str) -> list[tuple[int, float]]:
     return sorted(points)
 
 
-def resynthesize(tfrecord: str, model_dir: str):
-    """Restores the trained model and runs it on held-out examples."""
-    import gin
-    from ddsp.training import data, models, train_util
-    from ddsp.training import ddsp_run  # noqa: F401 (gin search path, registrations)
-
-    gin.clear_config()
-    gin.add_config_file_search_path(os.path.join(
-        os.path.dirname(models.__file__), '..', 'gin'))
-    gin.parse_config_file(train_util.get_latest_operative_config(model_dir),
-                          skip_unknown=True)
+def resynthesize(tfrecord: str, trained):
+    """Runs the trained model (`inference.load_model`, which also parsed its
+    gin config for the data provider) on held-out examples."""
+    from ddsp.training import data
     pattern = tfrecord + '-eval*'
     if not glob.glob(pattern):
         pattern = tfrecord + '*'
     provider = data.TFRecordProvider(file_pattern=pattern)
     batch = next(iter(provider.get_batch(FLAGS.n_examples, shuffle=False,
                                          repeats=1, drop_remainder=False)))
-    model = models.get_model()
-    model(batch, training=False)
-    model.restore(model_dir)
-    outputs = model(batch, training=False)
+    outputs = trained.model(batch, training=False)
     return batch, outputs, provider
 
 
 def follow_report(batch, audio_gen, sample_rate: int, frame_rate: int) -> dict:
     """How well the output follows the input: f0 (cents, CREPE tiny on the
     output, frames with input confidence > 0.85) and loudness (dB)."""
+    from ddsp.training import metrics
     from ddsp.training import timbre_transfer as tt
     errors = [
         tt.follow_errors(audio_gen[i], sample_rate, frame_rate,
                          batch['f0_hz'][i].numpy(),
                          batch['loudness_db'][i].numpy(),
                          voiced=(batch['f0_confidence'][i].numpy()
-                                 > tt.VOICED_CONFIDENCE))
+                                 > metrics.MIN_F0_CONFIDENCE))
         for i in range(audio_gen.shape[0])]
     return tt.follow_metrics(errors)
 
 
-def timbre_transfer(model_dir: str, output_dir: str, input_path: str) -> dict:
+def timbre_transfer(trained, output_dir: str, input_path: str) -> dict:
     """Step 4: input_path through the trained model (automatic adjustment,
     fast CREPE as in data preparation); writes timbre_transfer.{wav,png} and
     returns how well the output follows the adjusted f0 and loudness."""
-    from ddsp.training import inference
+    from ddsp.training import metrics
     from ddsp.training import timbre_transfer as tt
-    trained = inference.load_model(model_dir)
     audio = tt.load_input_audio(input_path, trained.sample_rate)
     result = tt.transfer(trained, audio,
                          model_capacity=FLAGS.crepe_model_capacity,
@@ -159,7 +149,8 @@ def timbre_transfer(model_dir: str, output_dir: str, input_path: str) -> dict:
                    result.audio_gen, result.sample_rate)
     tt.save_plot(result, os.path.join(output_dir, 'timbre_transfer.png'))
     voiced = (result.adjusted['mask_on']
-              & (result.features['f0_confidence'] > tt.VOICED_CONFIDENCE))
+              & (result.features['f0_confidence']
+                 > metrics.MIN_F0_CONFIDENCE))
     errors = tt.follow_errors(result.audio_gen, result.sample_rate,
                               result.frame_rate, result.adjusted['f0_hz'],
                               result.adjusted['loudness_db'], voiced=voiced)
@@ -202,6 +193,7 @@ def save_plots(output_dir: str, curve, batch, audio_gen, sample_rate: int):
 
 def main() -> None:
     import soundfile as sf
+    from ddsp.training import inference
     start = time.time()
     output_dir = FLAGS.output_dir
     os.makedirs(output_dir, exist_ok=True)
@@ -211,7 +203,8 @@ def main() -> None:
     model_dir = os.path.join(output_dir, 'model')
     train(tfrecord, model_dir)
     logging.info('[3/4] resynthesizing held-out examples')
-    batch, outputs, provider = resynthesize(tfrecord, model_dir)
+    trained = inference.load_model(model_dir)  # Steps 3 and 4.
+    batch, outputs, provider = resynthesize(tfrecord, trained)
     audio_gen = outputs['audio_synth'].numpy()
     sample_rate = provider.sample_rate
     gap = np.zeros(sample_rate // 2, np.float32)
@@ -227,7 +220,7 @@ def main() -> None:
                            int(provider.frame_rate))
     report['loss_curve'] = curve
     logging.info('[4/4] timbre transfer of %s', FLAGS.transfer_input)
-    report['timbre_transfer'] = timbre_transfer(model_dir, output_dir,
+    report['timbre_transfer'] = timbre_transfer(trained, output_dir,
                                                 FLAGS.transfer_input)
     report['seconds'] = round(time.time() - start, 1)
     with open(os.path.join(output_dir, 'report.json'), 'w') as f:

@@ -59,17 +59,6 @@ def _require_colab(what: str, how: str, instead: str = _USE_A_PATH):
                            f'Colab, {instead}.')
 
 
-def _first_example(array) -> np.ndarray:
-    """[n] float32 from [n] or [batch, n] (first example)."""
-    array = np.asarray(array, dtype=np.float32)
-    if array.ndim == 2:
-        array = array[0]
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f'audio must be [n_samples] or [batch, n_samples], '
-                         f'got shape {np.shape(array)}.')
-    return array
-
-
 def audio_widget(array, sample_rate: int = 16000, autoplay: bool = False):
     """An `IPython.display.Audio` player (embedded WAV) of audio.
 
@@ -79,7 +68,7 @@ def audio_widget(array, sample_rate: int = 16000, autoplay: bool = False):
         autoplay: Start playing when displayed.
     """
     from IPython import display  # Notebook-only dependency.
-    return display.Audio(_first_example(array), rate=int(sample_rate),
+    return display.Audio(plotting.first_example(array), rate=int(sample_rate),
                          autoplay=autoplay)
 
 

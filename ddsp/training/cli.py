@@ -8,15 +8,15 @@ absl's own flags (--alsologtostderr, --verbosity, ...) stay global.
 """
 from __future__ import annotations
 
-import os
 import sys
 from typing import Callable, Optional, Sequence
 
 from absl import app
 from absl import flags
 
+from ddsp import crepe
+
 _HELP_FLAGS = ('help', 'h', 'helpfull', '?', 'helpshort')
-CREPE_CAPACITIES = ('tiny', 'small', 'medium', 'large', 'full')
 
 
 def define_crepe_flags(flag_values: flags.FlagValues,
@@ -27,7 +27,7 @@ def define_crepe_flags(flag_values: flags.FlagValues,
     """Defines --crepe_model_capacity and --crepe_frame_rate (how f0 is
     computed) in `flag_values`; the defaults are the reference's (CREPE full
     at the frame rate) unless given."""
-    flags.DEFINE_enum('crepe_model_capacity', capacity, CREPE_CAPACITIES,
+    flags.DEFINE_enum('crepe_model_capacity', capacity, list(crepe.CAPACITIES),
                       'CREPE model size (tiny is ~20x faster than full).',
                       flag_values=flag_values)
     flags.DEFINE_float('crepe_frame_rate', frame_rate,
@@ -35,19 +35,24 @@ def define_crepe_flags(flag_values: flags.FlagValues,
                        'unset); lower is faster, f0 is interpolated to the '
                        'frame rate.',
                        flag_values=flag_values)
+    # Unset (None) or > 0: a lower_bound of 0 would accept 0.
+    flags.register_validator('crepe_frame_rate',
+                             lambda rate: rate is None or rate > 0,
+                             '--crepe_frame_rate must be > 0.',
+                             flag_values=flag_values)
 
 
 def audio_output_errors(flag: str, path: Optional[str]) -> list:
     """[message] if `path` is set without an audio file extension soundfile
-    can write (.wav, .flac, .ogg, ...), else []."""
-    import soundfile as sf
-    ext = os.path.splitext(path or '')[1].lstrip('.').upper()
-    if not path or ext in sf.available_formats():
+    can write (`timbre_transfer.audio_format`, as the writer), else []."""
+    if not path:
         return []
-    return [f'--{flag}={path!r}: unknown audio format '
-            f'{ext.lower() or "(no extension)"!r}; use .wav, .flac, .ogg, '
-            '...']
-
+    from ddsp.training import timbre_transfer
+    try:
+        timbre_transfer.audio_format(path)
+    except ValueError as e:
+        return [f'--{flag}: {e}']
+    return []
 
 
 def make_flag_parser(flag_values: flags.FlagValues, name: str,

@@ -104,7 +104,6 @@ def clips_from_audio_dir(audio_dir: str, max_clips: Optional[int] = None,
                          max_seconds: Optional[float] = None) -> List[Clip]:
     """The audio files of a folder (sorted; mono, at their own rate)."""
     import tensorflow as tf
-    from ddsp.training.data_preparation import audio_io
     from ddsp.training import timbre_transfer
     if not tf.io.gfile.isdir(audio_dir):
         raise FileNotFoundError(f'audio_dir {audio_dir!r} is not a folder.')
@@ -116,8 +115,8 @@ def clips_from_audio_dir(audio_dir: str, max_clips: Optional[int] = None,
                          f'{audio_dir}.')
     clips = []
     for path in paths:
-        rate = audio_io.scan_audio(path).sample_rate
-        audio = timbre_transfer.load_input_audio(path, rate).audio
+        loaded = timbre_transfer.load_input_audio(path)
+        audio, rate = loaded.audio, loaded.sample_rate
         if max_seconds:
             audio = audio[:int(max_seconds * rate)]
         clips.append(Clip(os.path.basename(path), audio, rate))
@@ -227,7 +226,8 @@ def _mean(values) -> Optional[float]:
 def evaluate_model(trained, clips: Sequence[Clip],
                    model_capacity: str = 'full',
                    crepe_frame_rate: Optional[float] = None,
-                   visqol: Optional[Callable] = None) -> Dict[str, Any]:
+                   visqol: Optional[Callable] = None,
+                   feature_cache: Optional[Dict] = None) -> Dict[str, Any]:
     """Resynthesizes every clip with a model and measures it.
 
     Args:
@@ -236,6 +236,9 @@ def evaluate_model(trained, clips: Sequence[Clip],
         model_capacity, crepe_frame_rate: CREPE settings of the clips' f0
             (when computed) and of the outputs'.
         visqol: `make_visqol()` scorer or None.
+        feature_cache: A dict shared by the models evaluated on the same
+            clips: the clips' features are computed once per frame rate
+            (they do not depend on the model otherwise).
 
     Returns:
         {'summary': {metric: mean over clips, 'n_clips': ...},
@@ -243,15 +246,19 @@ def evaluate_model(trained, clips: Sequence[Clip],
          'sample_rate': trained.sample_rate}.
     """
     from ddsp.training import timbre_transfer as tt
+    feature_cache = {} if feature_cache is None else feature_cache
     per_clip, outputs = [], []
-    for clip in clips:
+    for i, clip in enumerate(clips):
         source = tt.prepare_input_audio(clip.audio, clip.sample_rate,
                                         trained.sample_rate, clip.name)
         features = clip.features
         if features is None or clip.frame_rate != trained.frame_rate:
-            features = tt.compute_features(source.audio_16k,
-                                           trained.frame_rate, model_capacity,
-                                           crepe_frame_rate)
+            key = (i, clip.name, float(trained.frame_rate))
+            if key not in feature_cache:
+                feature_cache[key] = tt.compute_features(
+                    source.audio_16k, trained.frame_rate, model_capacity,
+                    crepe_frame_rate)
+            features = feature_cache[key]
         audio_gen, _ = tt.resynthesize(trained, features['f0_hz'],
                                        features['loudness_db'], source.audio)
         row = compare_audio(source.audio, audio_gen, trained.sample_rate,
@@ -298,40 +305,46 @@ def _write_csv(path: str, rows: List[Dict[str, Any]]) -> None:
         f.write(buffer.getvalue())
 
 
-def _plot_metrics(results, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+def _plot_panels(path: str, panels, draw, size, vertical: bool) -> None:
+    """A PNG of one titled panel per (title, data), side by side or
+    stacked, each drawn by draw(ax, data); size is one panel's (w, h).
+    A pyplot-free Figure: no global backend change, nothing left open."""
+    from matplotlib.figure import Figure
     from ddsp.training import plotting
-    keys = [c for c in COLUMNS
-            if any(c[0] in r['summary'] for r in results.values())]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2),
-                             squeeze=False)
+    n = len(panels)
+    shape = (n, 1) if vertical else (1, n)
+    fig = Figure(figsize=(size[0] * shape[1], size[1] * shape[0]))
+    axes = fig.subplots(*shape, squeeze=False).ravel()
+    for ax, (title, data) in zip(axes, panels):
+        draw(ax, data)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    plotting.save_figure(fig, path)
+
+
+def _plot_metrics(results, path: str) -> None:
     names = list(results)
-    for ax, (key, header, _) in zip(axes[0], keys):
+
+    def bars(ax, key):
         values = [results[n]['summary'].get(key) for n in names]
         ax.bar(range(len(names)), [math.nan if v is None else v
                                    for v in values])
         ax.set_xticks(range(len(names)), names, rotation=30, ha='right')
-        ax.set_title(header, fontsize=9)
-    fig.tight_layout()
-    plotting.save_figure(fig, path)
+
+    panels = [(header, key) for key, header, _ in COLUMNS
+              if any(key in r['summary'] for r in results.values())]
+    _plot_panels(path, panels, bars, (3.2, 3.2), vertical=False)
 
 
 def _plot_spectrograms(clip_audio, results, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     from ddsp.training import plotting
     panels = [('original', clip_audio)] + [(n, r['audio'][0])
                                            for n, r in results.items()]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 * len(panels)),
-                             squeeze=False)
-    for ax, (title, audio) in zip(axes[:, 0], panels):
+
+    def spectrogram(ax, audio):
         plotting.specplot(audio, ax=ax)
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    plotting.save_figure(fig, path)
+
+    _plot_panels(path, panels, spectrogram, (8, 2.2), vertical=True)
 
 
 def write_report(results: Dict[str, Dict[str, Any]], clips: Sequence[Clip],
@@ -408,6 +421,7 @@ def run() -> int:
                  if FLAGS.audio_dir else
                  clips_from_dataset(FLAGS.file_pattern, FLAGS.max_clips))
         visqol = make_visqol() if FLAGS.visqol else None
+        feature_cache = {}
         results = {}
         for name, model_dir in zip(names, FLAGS.model_dirs):
             logging.info('Evaluating %s (%s) on %d clips.', name, model_dir,
@@ -415,7 +429,7 @@ def run() -> int:
             trained = inference.load_model(model_dir)
             results[name] = evaluate_model(
                 trained, clips, FLAGS.crepe_model_capacity,
-                FLAGS.crepe_frame_rate, visqol)
+                FLAGS.crepe_frame_rate, visqol, feature_cache)
     except (FileNotFoundError, ValueError) as e:
         return cli.print_errors(_NAME, [e], status=1)
     table = write_report(results, clips, FLAGS.output_dir, FLAGS.save_audio,

@@ -80,9 +80,6 @@ def _flag_errors() -> list:
         errors.append(f'--quiet must be >= 0 dB, got {FLAGS.quiet}.')
     if not 0.0 <= FLAGS.autotune <= 1.0:
         errors.append(f'--autotune must be in [0, 1], got {FLAGS.autotune}.')
-    if FLAGS.crepe_frame_rate is not None and FLAGS.crepe_frame_rate <= 0:
-        errors.append(f'--crepe_frame_rate must be > 0, got '
-                      f'{FLAGS.crepe_frame_rate}.')
     if FLAGS.output_sample_rate is not None and FLAGS.output_sample_rate <= 0:
         errors.append(f'--output_sample_rate must be > 0, got '
                       f'{FLAGS.output_sample_rate}.')
@@ -107,7 +104,7 @@ def run() -> int:
     errors = _flag_errors()
     if errors:
         return cli.print_errors(_NAME, errors)
-    # Imported here so that --help and flag errors are instant.
+    # Imported on use: the model stack is only needed for a transfer.
     import tensorflow as tf
     from ddsp.training import inference
     from ddsp.training import timbre_transfer as tt

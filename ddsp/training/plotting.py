@@ -7,26 +7,26 @@ writes a PNG, so it is safe in CLIs, threads and headless machines. Nothing
 here selects a matplotlib backend.
 """
 import io
-import os
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
-import tensorflow as tf
 from matplotlib.figure import Figure
 
 from ddsp import core
 from ddsp import spectral_ops
+from ddsp.training.data_preparation import dataset_metadata as dm
 
 __all__ = [
     'specplot',
     'transfer_function',
     'plot_impulse_responses',
+    'first_example',
     'plot_transfer_summary',
     'save_figure',
 ]
 
 
-def _first_example(audio, name: str = 'audio') -> np.ndarray:
+def first_example(audio, name: str = 'audio') -> np.ndarray:
     """[n] float32 from [n], [batch, n] or [batch, n, 1] (first example)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 3 and audio.shape[-1] == 1:
@@ -56,7 +56,7 @@ def specplot(audio, vmin: float = -5, vmax: float = 1, rotate: bool = True,
     Returns:
         The AxesImage.
     """
-    audio = _first_example(audio)
+    audio = first_example(audio)
     logmag = np.asarray(spectral_ops.compute_logmag(audio, size=size))
     if rotate:
         logmag = np.rot90(logmag)
@@ -111,8 +111,8 @@ def plot_impulse_responses(impulse_response, desired_magnitudes,
     """
     import matplotlib.pyplot as plt  # Only here: pyplot picks a backend.
 
-    impulse_response = _first_example(impulse_response, 'impulse_response')
-    desired_magnitudes = _first_example(desired_magnitudes,
+    impulse_response = first_example(impulse_response, 'impulse_response')
+    desired_magnitudes = first_example(desired_magnitudes,
                                         'desired_magnitudes')
     frequencies, magnitudes = transfer_function(impulse_response, sample_rate)
     desired_frequencies = np.linspace(0.0, sample_rate / 2.0,
@@ -132,16 +132,11 @@ def save_figure(fig, path: str, dpi: int = 100) -> str:
     """Writes fig as PNG to path (any tf.io.gfile path). Returns path."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png', dpi=dpi, bbox_inches='tight')
-    directory = os.path.dirname(path)
-    if directory:
-        tf.io.gfile.makedirs(directory)
-    with tf.io.gfile.GFile(path, 'wb') as f:
-        f.write(buffer.getvalue())
-    return path
+    return dm.write_file(path, buffer.getvalue())
 
 
 def _frames_1d(x, name: str) -> Optional[np.ndarray]:
-    return None if x is None else _first_example(x, name)
+    return None if x is None else first_example(x, name)
 
 
 def _f0_midi(f0_hz: np.ndarray) -> np.ndarray:

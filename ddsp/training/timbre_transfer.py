@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from fractions import Fraction
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from absl import logging
@@ -39,12 +38,12 @@ import numpy as np
 import soxr
 
 from ddsp import spectral_ops
+from ddsp.training import metrics
 from ddsp.training import postprocessing
 from ddsp.training.data_preparation import audio_io
 from ddsp.training.data_preparation import dataset_metadata
 
 __all__ = [
-    'CREPE_MODEL_CAPACITIES',
     'InputAudio',
     'TransferResult',
     'load_input_audio',
@@ -54,15 +53,13 @@ __all__ = [
     'resynthesize',
     'transfer',
     'save_plot',
+    'audio_format',
     'write_audio',
     'follow_errors',
     'follow_metrics',
 ]
 
-CREPE_MODEL_CAPACITIES = ('tiny', 'small', 'medium', 'large', 'full')
 FEATURE_SAMPLE_RATE = spectral_ops.CREPE_SAMPLE_RATE  # 16 kHz, as the dataset.
-# Frames with a CREPE confidence above this count as voiced in the metrics.
-VOICED_CONFIDENCE = 0.85
 
 
 @dataclasses.dataclass
@@ -122,7 +119,8 @@ def _input_error(e: audio_io.SkipFile) -> Exception:
     return ValueError(f'Cannot use input audio {e}.')
 
 
-def load_input_audio(path: str, sample_rate: int) -> InputAudio:
+def load_input_audio(path: str, sample_rate: Optional[int] = None
+                     ) -> InputAudio:
     """Reads an audio file for timbre transfer.
 
     All channels are mixed to mono (logged); any file rate is resampled (soxr,
@@ -131,7 +129,7 @@ def load_input_audio(path: str, sample_rate: int) -> InputAudio:
     Args:
         path: Any `tf.io.gfile` path of a file soundfile decodes (wav, flac,
             ogg, mp3, aiff, ...).
-        sample_rate: The model's sample rate.
+        sample_rate: The model's sample rate; None: the file's.
 
     Returns:
         InputAudio.
@@ -141,9 +139,11 @@ def load_input_audio(path: str, sample_rate: int) -> InputAudio:
         ValueError: If the file is a directory, empty, not audio, corrupt,
             contains NaN/Inf or is silent (the message names the file).
     """
-    sample_rate = _positive_int(sample_rate, 'sample_rate')
+    if sample_rate is not None:
+        sample_rate = _positive_int(sample_rate, 'sample_rate')
     try:
         info = audio_io.scan_audio(path)
+        sample_rate = sample_rate or info.sample_rate
         if info.channels > 1:
             logging.info('%s: mixing %d channels to mono.', path,
                          info.channels)
@@ -215,12 +215,9 @@ def compute_features(audio_16k, frame_rate: float,
                      crepe_frame_rate: Optional[float] = None,
                      viterbi: bool = True, padding: str = 'same'
                      ) -> Dict[str, np.ndarray]:
-    """f0, confidence and loudness as `ddsp_prepare_tfrecord` computes them.
-
-    CREPE (`spectral_ops.compute_f0`) and A-weighted loudness
-    (`spectral_ops.compute_loudness`, the dataset's loudness definition:
-    n_fft 512, 0 dB reference, 80 dB range, numpy path) on 16 kHz audio, hop
-    16000 / frame_rate, NaN set to 0.
+    """f0, confidence and loudness as `ddsp_prepare_tfrecord` computes them
+    (`dataset_metadata.compute_features`, the pipeline's own code), for one
+    recording (checked here).
 
     Args:
         audio_16k: `[n_samples]` at 16 kHz.
@@ -236,9 +233,6 @@ def compute_features(audio_16k, frame_rate: float,
     Returns:
         float32 'f0_hz', 'f0_confidence', 'loudness_db' `[n_frames]`.
     """
-    if model_capacity not in CREPE_MODEL_CAPACITIES:
-        raise ValueError(f'model_capacity must be one of '
-                         f'{CREPE_MODEL_CAPACITIES}, got {model_capacity!r}.')
     if padding not in ('same', 'center'):
         raise ValueError(f"padding must be 'same' or 'center', got "
                          f'{padding!r}.')
@@ -246,29 +240,13 @@ def compute_features(audio_16k, frame_rate: float,
     if audio_16k.ndim != 1 or audio_16k.size == 0:
         raise ValueError(f'audio_16k must be a non-empty [n_samples] array, '
                          f'got shape {audio_16k.shape}.')
-    hop = (Fraction(FEATURE_SAMPLE_RATE)
-           / dataset_metadata.exact(float(frame_rate)))
-    n_frames = spectral_ops.get_framed_lengths(
-        len(audio_16k), spectral_ops.CREPE_FRAME_SIZE, hop, padding)[0]
-    logging.info('Computing f0 (CREPE %s%s) and loudness of %d frames.',
+    logging.info('Computing f0 (CREPE %s%s) and loudness of %.2f s.',
                  model_capacity, '' if crepe_frame_rate is None else
-                 f' at {crepe_frame_rate:g} frames/s', n_frames)
-    f0_hz, f0_confidence = spectral_ops.compute_f0(
-        audio_16k, frame_rate, viterbi=viterbi, padding=padding,
-        model_capacity=model_capacity, crepe_frame_rate=crepe_frame_rate)
-    loudness = dataset_metadata.LOUDNESS_DEFINITION
-    loudness_db = spectral_ops.compute_loudness(
-        audio_16k, FEATURE_SAMPLE_RATE, frame_rate, n_fft=loudness['n_fft'],
-        range_db=loudness['range_db'], ref_db=loudness['ref_db'],
-        use_tf=False, padding=padding)
-    features = {}
-    for key, value in (('f0_hz', f0_hz), ('f0_confidence', f0_confidence),
-                       ('loudness_db', loudness_db)):
-        value = np.nan_to_num(np.asarray(value, np.float32))
-        features[key] = np.asarray(
-            spectral_ops.pad_or_trim_to_expected_length(value, n_frames),
-            np.float32)
-    return features
+                 f' at {crepe_frame_rate:g} frames/s',
+                 len(audio_16k) / FEATURE_SAMPLE_RATE)
+    return dataset_metadata.compute_features(
+        audio_16k, float(frame_rate), model_capacity, crepe_frame_rate,
+        viterbi, padding)
 
 
 # Adjustment --------------------------------------------------------------------------
@@ -417,14 +395,29 @@ def save_plot(result: TransferResult, path: str) -> str:
         titles=('Original', 'Timbre transfer'))
 
 
+def audio_format(path: str) -> str:
+    """The soundfile format named by path's extension ('WAV' for x.wav).
+
+    Raises:
+        ValueError: If soundfile cannot write it, or path has no extension.
+    """
+    import soundfile as sf
+    fmt = os.path.splitext(path)[1].lstrip('.').upper()
+    if fmt not in sf.available_formats():
+        ext = fmt.lower() or '(no extension)'
+        raise ValueError(f'Unknown audio format {ext!r} of {path!r}: use '
+                         '.wav, .flac, .ogg, ...')
+    return fmt
+
+
 def write_audio(path: str, audio, sample_rate: int,
                 output_sample_rate: Optional[int] = None) -> str:
-    """Writes audio as a 16-bit file (format from the extension) to any
+    """Writes audio as a 16-bit file (`audio_format`) to any
     `tf.io.gfile` path, resampled to output_sample_rate if given. Audio
     peaking above 1 is scaled down to avoid clipping (logged). Returns path.
     """
     import soundfile as sf
-    import tensorflow as tf
+    fmt = audio_format(path)
     audio = np.asarray(audio, np.float32)
     if output_sample_rate is not None:
         output_sample_rate = _positive_int(output_sample_rate,
@@ -436,18 +429,9 @@ def write_audio(path: str, audio, sample_rate: int,
         logging.warning('Output peaks at %.2f: scaled to 0.99 to avoid '
                         'clipping.', peak)
         audio = audio * (0.99 / peak)
-    fmt = os.path.splitext(path)[1].lstrip('.').upper() or 'WAV'
-    if fmt not in sf.available_formats():
-        raise ValueError(f'Unknown audio format of {path!r}: use one of '
-                         f'{sorted(f.lower() for f in sf.available_formats())}.')
     buffer = io.BytesIO()
     sf.write(buffer, audio, sample_rate, format=fmt)
-    directory = os.path.dirname(path)
-    if directory:
-        tf.io.gfile.makedirs(directory)
-    with tf.io.gfile.GFile(path, 'wb') as f:
-        f.write(buffer.getvalue())
-    return path
+    return dataset_metadata.write_file(path, buffer.getvalue())
 
 
 # Metrics -----------------------------------------------------------------------------
@@ -473,9 +457,9 @@ def follow_errors(audio_gen, sample_rate: int, frame_rate: float,
         model_capacity, crepe_frame_rate: CREPE of the output.
 
     Returns:
-        'cents': |1200 log2(f0_out / f0_hz)| on voiced frames where the
-        output is voiced too; 'loudness_db_out': `[n_frames]` output loudness;
-        'loudness_diff_db': output minus conditioning loudness `[n_frames]`.
+        'cents': |`metrics.cents_error`| on voiced frames where the output
+        is voiced too; 'loudness_db_out' and 'loudness_db': output and
+        conditioning loudness `[n_frames]`.
     """
     f0_hz = np.asarray(f0_hz, np.float32)
     loudness_db = np.asarray(loudness_db, np.float32)
@@ -487,10 +471,10 @@ def follow_errors(audio_gen, sample_rate: int, frame_rate: float,
     n = min(len(f0_hz), len(out['f0_hz']))
     f0_out = out['f0_hz'][:n]
     keep = voiced[:n] & (f0_hz[:n] > 0) & (f0_out > 0)
-    cents = np.abs(1200.0 * np.log2(f0_out[keep] / f0_hz[:n][keep]))
+    cents = np.abs(metrics.cents_error(f0_hz[:n], f0_out))[keep]
     return {'cents': cents.astype(np.float32),
             'loudness_db_out': out['loudness_db'][:n],
-            'loudness_diff_db': out['loudness_db'][:n] - loudness_db[:n]}
+            'loudness_db': loudness_db[:n]}
 
 
 def follow_metrics(errors: Sequence[Dict[str, np.ndarray]]
@@ -499,11 +483,10 @@ def follow_metrics(errors: Sequence[Dict[str, np.ndarray]]
     median cents, fraction within 50 cents, mean |loudness difference|,
     mean (over clips) correlation of output and conditioning loudness."""
     cents = np.concatenate([e['cents'] for e in errors])
-    diff = np.concatenate([e['loudness_diff_db'] for e in errors])
-    correlations = [
-        np.corrcoef(e['loudness_db_out'],
-                    e['loudness_db_out'] - e['loudness_diff_db'])[0, 1]
-        for e in errors]
+    diff = np.concatenate([e['loudness_db_out'] - e['loudness_db']
+                           for e in errors])
+    correlations = [np.corrcoef(e['loudness_db_out'], e['loudness_db'])[0, 1]
+                    for e in errors]
     return {
         'f0_median_abs_cents_voiced': (float(np.median(cents)) if cents.size
                                        else float('nan')),

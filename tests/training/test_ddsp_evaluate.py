@@ -83,7 +83,13 @@ def test_identical_audio_has_zero_distance(setup):
                                     features['f0_confidence'])
 
 
-def test_degraded_model_ranks_below(setup, tmp_path):
+def test_degraded_model_ranks_below(setup, tmp_path, monkeypatch):
+    from ddsp.training import timbre_transfer
+    calls = []
+    compute_features = timbre_transfer.compute_features
+    monkeypatch.setattr(timbre_transfer, 'compute_features',
+                        lambda *a, **k: calls.append(1) or
+                        compute_features(*a, **k))
     out = str(tmp_path / 'report')
     assert _run(f'--model_dirs={setup["good"]},{setup["bad"]}',
                 f'--audio_dir={setup["audio_dir"]}', f'--output_dir={out}',
@@ -92,6 +98,7 @@ def test_degraded_model_ranks_below(setup, tmp_path):
     rows = _read_csv(os.path.join(out, 'evaluation.csv'))
     good, bad = rows['good'], rows['degraded']
     assert good['n_clips'] == bad['n_clips'] == '2'
+    assert len(calls) == 2  # The inputs' features: once per clip.
     for key in ('spectral_distance', 'loudness_l1_db'):
         assert float(good[key]) < float(bad[key])
     assert float(good['f0_l1_semitones']) < 0.5

@@ -177,6 +177,8 @@ def test_write_audio_resamples_and_avoids_clipping(tmp_path):
     assert np.max(np.abs(audio)) <= 0.99 + 1e-4
     with pytest.raises(ValueError, match='Unknown audio format'):
         tt.write_audio(str(tmp_path / 'out.xyz'), np.zeros(10), SR)
+    with pytest.raises(ValueError, match='no extension'):
+        tt.write_audio(str(tmp_path / 'out'), np.zeros(10), SR)
 
 
 # Pitch --------------------------------------------------------------------------------
@@ -354,8 +356,10 @@ def test_cli_bad_model_dir_is_a_clear_error(tmp_path, cli, capsys):
 
 @pytest.mark.parametrize('args, match', [
     ((), '--model_dir is required'),
-    (('--model_dir=m', '--input=i.wav', '--output=o.mp9'), 'unknown audio '
+    (('--model_dir=m', '--input=i.wav', '--output=o.mp9'), 'Unknown audio '
      'format'),
+    (('--model_dir=m', '--input=i.wav', '--output=o'), '(no extension)'),
+
     (('--model_dir=m', '--input=i.wav', '--output=o.wav', '--autotune=2'),
      '--autotune must be in'),
     (('--model_dir=m', '--input=i.wav', '--output=o.wav', '--no_reverb',
@@ -364,6 +368,13 @@ def test_cli_bad_model_dir_is_a_clear_error(tmp_path, cli, capsys):
 def test_cli_bad_flags(cli, capsys, args, match):
     assert cli(*args) == 2
     assert match in capsys.readouterr().err
+
+
+def test_cli_crepe_frame_rate_must_be_positive(cli):
+    from absl import flags
+    with pytest.raises(flags.IllegalFlagValueError, match='must be > 0'):
+        cli('--model_dir=m', '--input=i.wav', '--output=o.wav',
+            '--crepe_frame_rate=0')
 
 
 @pytest.mark.slow

@@ -131,6 +131,54 @@ def feature_lengths(sample_rate: int, frame_rate: int, example_secs: float,
     return lengths
 
 
+def compute_features(audio_16k: np.ndarray, frame_rate: float,
+                     model_capacity: str = 'full',
+                     crepe_frame_rate: Optional[float] = None,
+                     viterbi: bool = True, padding: str = 'same'
+                     ) -> Dict[str, np.ndarray]:
+    """The frame features of the dataset: CREPE f0 and confidence
+    (`spectral_ops.compute_f0`) and loudness of LOUDNESS_DEFINITION
+    (`spectral_ops.compute_loudness`, numpy path) of 16 kHz audio, hop
+    16000 / frame_rate, NaN set to 0.
+
+    The one implementation behind the data preparation pipeline and timbre
+    transfer, so that a model is conditioned on the features it was trained
+    on. Lives here because the pipeline module imports apache_beam.
+
+    Args:
+        audio_16k: float32 `[n_samples]` at 16 kHz.
+        frame_rate: Feature frames per second.
+        model_capacity: CREPE size, 'tiny' ... 'full'.
+        crepe_frame_rate: Run CREPE at this rate and interpolate (None: at
+            frame_rate).
+        viterbi: CREPE Viterbi smoothing.
+        padding: 'same' or 'center' framing (`spectral_ops`).
+
+    Returns:
+        float32 'f0_hz', 'f0_confidence', 'loudness_db' `[n_frames]`.
+    """
+    from ddsp import spectral_ops
+    n_frames = spectral_ops.get_framed_lengths(
+        len(audio_16k), spectral_ops.CREPE_FRAME_SIZE,
+        Fraction(CREPE_SAMPLE_RATE) / exact(frame_rate), padding)[0]
+    f0_hz, f0_confidence = spectral_ops.compute_f0(
+        audio_16k, frame_rate, viterbi=viterbi, padding=padding,
+        model_capacity=model_capacity, crepe_frame_rate=crepe_frame_rate)
+    loudness_db = spectral_ops.compute_loudness(
+        audio_16k, CREPE_SAMPLE_RATE, frame_rate,
+        n_fft=LOUDNESS_DEFINITION['n_fft'],
+        range_db=LOUDNESS_DEFINITION['range_db'],
+        ref_db=LOUDNESS_DEFINITION['ref_db'], use_tf=False, padding=padding)
+    features = {}
+    for key, value in (('f0_hz', f0_hz), ('f0_confidence', f0_confidence),
+                       ('loudness_db', loudness_db)):
+        value = np.nan_to_num(np.asarray(value, np.float32))
+        features[key] = np.asarray(
+            spectral_ops.pad_or_trim_to_expected_length(value, n_frames),
+            np.float32)
+    return features
+
+
 def exact(x: float) -> Fraction:
     """A rate or duration as an exact fraction (0.1 s -> 1/10)."""
     return Fraction(str(x)) if isinstance(x, float) else Fraction(x)
@@ -146,6 +194,18 @@ def n_samples(secs: float, rate: float, what: str = 'duration') -> int:
 
 
 # --------------------------------------------------------------------- JSON
+def write_file(path: str, data) -> str:
+    """Writes bytes or text to `path` (any tf.io.gfile path), creating its
+    parent directories. Returns path."""
+    import tensorflow as tf
+    directory = os.path.dirname(path)
+    if directory:
+        tf.io.gfile.makedirs(directory)
+    with tf.io.gfile.GFile(path, 'wb' if isinstance(data, bytes) else 'w') as f:
+        f.write(data)
+    return path
+
+
 def write_json_atomic(path: str, obj: Any) -> None:
     """Writes JSON to a temporary name beside `path`, then renames it."""
     import tensorflow as tf

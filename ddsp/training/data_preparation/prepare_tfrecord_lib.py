@@ -44,11 +44,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 
+from ddsp import crepe
 from ddsp.training.data_preparation import audio_io
 from ddsp.training.data_preparation import dataset_metadata as dm
 
 CREPE_SAMPLE_RATE = dm.CREPE_SAMPLE_RATE
-CREPE_CAPACITIES = ('tiny', 'small', 'medium', 'large', 'full')
 FRAME_FEATURES = ('f0_hz', 'f0_confidence', 'loudness_db')
 
 logger = logging.getLogger(__name__)
@@ -90,9 +90,9 @@ class PrepareConfig:
         if not 0.0 <= self.eval_split_fraction < 1.0:
             raise ValueError(f'eval_split_fraction must be in [0, 1), got '
                              f'{self.eval_split_fraction}.')
-        if self.crepe_model_capacity not in CREPE_CAPACITIES:
+        if self.crepe_model_capacity not in crepe.CAPACITIES:
             raise ValueError(f'crepe_model_capacity must be one of '
-                             f'{CREPE_CAPACITIES}, got '
+                             f'{list(crepe.CAPACITIES)}, got '
                              f'{self.crepe_model_capacity!r}.')
         if self.crepe_frame_rate is not None and self.crepe_frame_rate <= 0:
             raise ValueError(f'crepe_frame_rate must be > 0, got '
@@ -187,29 +187,11 @@ class AddFeatures(beam.DoFn):
         self.config = config
 
     def process(self, chunk: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
-        from ddsp import spectral_ops
         cfg = self.config
-        audio_16k = chunk['audio_16k']
-        n_frames = spectral_ops.get_framed_lengths(
-            len(audio_16k), spectral_ops.CREPE_FRAME_SIZE,
-            dm.exact(CREPE_SAMPLE_RATE) / dm.exact(cfg.frame_rate),
-            cfg.padding)[0]
-        f0_hz, f0_confidence = spectral_ops.compute_f0(
-            audio_16k, cfg.frame_rate, viterbi=cfg.viterbi,
-            padding=cfg.padding, model_capacity=cfg.crepe_model_capacity,
-            crepe_frame_rate=cfg.crepe_frame_rate)
-        loudness_db = spectral_ops.compute_loudness(
-            audio_16k, CREPE_SAMPLE_RATE, cfg.frame_rate,
-            n_fft=dm.LOUDNESS_DEFINITION['n_fft'],
-            range_db=dm.LOUDNESS_DEFINITION['range_db'],
-            ref_db=dm.LOUDNESS_DEFINITION['ref_db'], use_tf=False,
-            padding=cfg.padding)
         out = dict(chunk)
-        for key, value in (('f0_hz', f0_hz), ('f0_confidence', f0_confidence),
-                           ('loudness_db', loudness_db)):
-            value = np.nan_to_num(np.asarray(value, np.float32))
-            out[key] = spectral_ops.pad_or_trim_to_expected_length(
-                value, n_frames)
+        out.update(dm.compute_features(
+            chunk['audio_16k'], cfg.frame_rate, cfg.crepe_model_capacity,
+            cfg.crepe_frame_rate, cfg.viterbi, cfg.padding))
         yield out
 
 

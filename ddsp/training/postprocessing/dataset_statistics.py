@@ -33,7 +33,6 @@ import json
 import logging
 import math
 import numbers
-import os
 from fractions import Fraction
 from typing import Any, Dict, Optional
 
@@ -288,13 +287,9 @@ def save_dataset_statistics(stats: Dict[str, Any], path: str) -> str:
     directories are created). Returns path."""
     if not isinstance(stats, dict):
         raise ValueError(f'stats must be a dict, got {type(stats).__name__}.')
-    text = json.dumps(_to_json(stats), indent=1, allow_nan=False)
-    directory = os.path.dirname(path)
-    if directory:
-        tf.io.gfile.makedirs(directory)
-    with tf.io.gfile.GFile(path, 'w') as f:
-        f.write(text)
-    return path
+    from ddsp.training.data_preparation import dataset_metadata as dm
+    return dm.write_file(
+        path, json.dumps(_to_json(stats), indent=1, allow_nan=False))
 
 
 def load_dataset_statistics(path: str) -> Dict[str, Any]:
