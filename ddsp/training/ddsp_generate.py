@@ -29,6 +29,7 @@ from absl import logging  # noqa: E402
 
 from ddsp.training import cli  # noqa: E402
 from ddsp.training import generation  # noqa: E402
+from ddsp.training import inference  # noqa: E402
 
 # Flags of this tool only (ddsp.training.cli).
 FLAGS = flags.FlagValues()
@@ -159,8 +160,6 @@ def run() -> int:
     errors = _flag_errors()
     if errors:
         return cli.print_errors(_NAME, errors)
-    # Imported here so that --help and flag errors are instant.
-    from ddsp.training import inference
     try:
         trained = inference.load_model(FLAGS.model_dir, FLAGS.checkpoint)
         if FLAGS.notes and trained.uses_z and not FLAGS.gmm:

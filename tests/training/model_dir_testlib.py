@@ -12,6 +12,7 @@ import os
 from typing import Sequence
 
 import gin
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -79,8 +80,13 @@ def make_model_dir(save_dir: str,
                    train_steps: int = 1,
                    seconds: float = SECONDS,
                    rnn_channels: int = 32,
-                   write_statistics: bool = True) -> str:
+                   write_statistics: bool = True,
+                   seed: int = 0) -> str:
     """Trains a tiny model for `train_steps` steps and writes a model dir.
+
+    The weights depend only on the arguments (`seed`), not on what ran
+    before in the process: module-scoped fixtures are built before the
+    per-test seeding of conftest.py.
 
     Args:
         save_dir: Output directory (created).
@@ -90,6 +96,7 @@ def make_model_dir(save_dir: str,
         seconds: Example length; sets the preprocessor and synth lengths.
         rnn_channels: Width of the decoder (RnnFcDecoder.rnn_channels and .ch).
         write_statistics: Also write `dataset_statistics.json`.
+        seed: Seed of the initial weights and the training batches.
 
     Returns:
         `save_dir`.
@@ -106,6 +113,7 @@ def make_model_dir(save_dir: str,
     ]
     features = tone_features(seconds=seconds)
     gin.clear_config()
+    keras.utils.set_random_seed(seed)
     try:
         ddsp_run.parse_gin('', gin_files=[gin_file],
                            gin_params=sizing + list(bindings))
