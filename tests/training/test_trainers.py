@@ -224,8 +224,10 @@ def test_mirrored_two_devices_match_one_device():
     out = json.loads(_run_script(_TWO_DEVICES).splitlines()[-1])
     np.testing.assert_allclose(out['losses_2'], out['losses_1'], rtol=1e-5)
     assert out['max_delta'] > 1e-4  # The weights did change...
-    # ...by the same clipped gradient (per-replica clipping differs by >10%).
-    assert out['delta_diff'] < 1e-3 * out['max_delta'], out
+    # ...by the same clipped gradient (per-replica clipping differs by >10%;
+    # the cross-replica sum's float32 rounding, whose order varies from run
+    # to run, by up to ~0.3 %).
+    assert out['delta_diff'] < 1e-2 * out['max_delta'], out
 
 
 _JIT = """
