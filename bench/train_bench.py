@@ -15,6 +15,10 @@ pass of the whole model with its losses.
 
     python bench/train_bench.py [--batch 4 16] [--steps 5] [--jit] [--breakdown]
                                 [--gin models/solo_instrument.gin] [--json F]
+                                [--gin_param BINDING ...]
+
+e.g. `--gin_param "ddsp.training.nn.matmul_precision.precision='float32'"`
+compares the float32 matrix products with the default ('auto').
 
 On a shared 2-core machine, look at the min as well as the median.
 """
@@ -101,7 +105,8 @@ def _breakdown(trainer, features, steps: int) -> dict:
     parts = {}
 
     def decoder():
-        out = model.decoder(model.encode(features, training=True))
+        out = model.decoder(model.encode(features, training=True),
+                            training=True)
         return tf.concat([v for v in out.values()], axis=-1)
     parts['decoder'] = _grad_fn(decoder, [
         v for v in model.trainable_variables if 'reverb' not in v.path])
@@ -134,20 +139,22 @@ def _breakdown(trainer, features, steps: int) -> dict:
 
 
 def run_one(gin_file: str, batch: int, steps: int, jit: bool,
-            breakdown: bool) -> dict:
+            breakdown: bool, gin_params=()) -> dict:
     """Runs in this process: build, time the train step, report."""
     import gin
     import tensorflow as tf
     rss_tf = _peak_rss_gb()
     from ddsp.training import ddsp_run, models, trainers
-    ddsp_run.parse_gin('', [gin_file])
+    ddsp_run.parse_gin('', [gin_file], gin_params)
     strategy = tf.distribute.get_strategy()
     with strategy.scope():
         trainer = trainers.Trainer(models.get_model(), strategy,
                                    jit_compile=jit)
     features = _features(batch)
     trainer.build(features)
-    result = {'gin': gin_file, 'batch': batch, 'jit_compile': jit,
+    from ddsp.training import nn
+    result = {'gin': gin_file, 'gin_params': list(gin_params), 'batch': batch,
+              'jit_compile': jit, 'matmul_precision': nn.matmul_precision(),
               'tf_threads': [tf.config.threading.get_inter_op_parallelism_threads(),
                              tf.config.threading.get_intra_op_parallelism_threads()],
               'cpus': os.cpu_count()}
@@ -170,19 +177,22 @@ def main():
                         help='XLA-compile forward + gradients.')
     parser.add_argument('--breakdown', action='store_true')
     parser.add_argument('--json', default='')
+    parser.add_argument('--gin_param', action='append', default=[])
     parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         import tensorflow as tf  # noqa: F401 (RSS after import, before ddsp)
         print('RESULT ' + json.dumps(run_one(args.gin, args.batch[0], args.steps,
-                                             args.jit, args.breakdown)))
+                                             args.jit, args.breakdown,
+                                             args.gin_param)))
         return
     results = []
     for batch in args.batch:
         cmd = [sys.executable, os.path.abspath(__file__), '--child',
                '--gin', args.gin, '--batch', str(batch), '--steps',
                str(args.steps)] + (['--jit'] if args.jit else []) + (
-                   ['--breakdown'] if args.breakdown else [])
+                   ['--breakdown'] if args.breakdown else []) + [
+                       f'--gin_param={p}' for p in args.gin_param]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         lines = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
         if proc.returncode or not lines:
@@ -191,7 +201,8 @@ def main():
         result = json.loads(lines[-1][len('RESULT '):])
         results.append(result)
         step = result['train_step']
-        print(f"{args.gin} b{batch}{' jit' if args.jit else ''}: train_step "
+        print(f"{args.gin} b{batch}{' jit' if args.jit else ''} "
+              f"({result['matmul_precision']} matmuls): train_step "
               f"median {step['median_s']} s, min {step['min_s']} s (first "
               f"{step['first_s']} s); peak RSS {result['peak_rss_gb']} GB "
               f"(TF alone {result['rss_after_tf_import_gb']} GB)", flush=True)

@@ -48,6 +48,49 @@ def test_stft_magnitudes_match_librosa(frame_size, overlap):
                                atol=1e-4 * expected.max())
 
 
+@pytest.mark.parametrize('size,overlap,pad_end', [
+    (512, 0.75, True), (512, 0.75, False), (300, 0.75, True),
+    (256, 0.5, True), (200, 0.7, True)])  # 200 / 60: frames not in blocks.
+def test_magnitude_loss_and_gradient_equals_autodiff(size, overlap, pad_end):
+    rng = np.random.default_rng(3)
+    target = tf.constant(rng.standard_normal([2, 3000]).astype(np.float32))
+    audio = tf.constant(rng.standard_normal([2, 3000]).astype(np.float32))
+
+    def loss_fn(target_mag, mag):
+        return tf.reduce_mean(tf.abs(tf.math.log(target_mag + 1e-3)
+                                     - tf.math.log(mag + 1e-3)))
+
+    loss, grad = spectral_ops.magnitude_loss_and_gradient(
+        target, audio, loss_fn, size, overlap, pad_end)
+    with tf.GradientTape() as tape:
+        tape.watch(audio)
+        expected = loss_fn(
+            tf.abs(spectral_ops.stft(target, size, overlap, pad_end)),
+            tf.abs(spectral_ops.stft(audio, size, overlap, pad_end)))
+    expected_grad = tape.gradient(expected, audio)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-3,
+                               atol=1e-4 * np.abs(expected_grad).max())
+    with pytest.raises(ValueError, match='integer hop'):
+        spectral_ops.magnitude_loss_and_gradient(target, audio, loss_fn,
+                                                 2048, 0.9)  # hop 204.8
+
+
+@pytest.mark.parametrize('length,frame_size,hop', [
+    (1000, 64, 16), (1003, 64, 16), (64, 64, 16), (1000, 60, 25),
+    (50, 64, 16)])
+def test_block_framing_and_overlap_add_equal_tf_signal(length, frame_size,
+                                                       hop):
+    x = tf.random.normal([2, length])
+    frames = spectral_ops.spectrograms._frame_by_blocks(x, frame_size, hop)
+    expected = tf.signal.frame(x, frame_size, hop)
+    np.testing.assert_array_equal(frames, expected)
+    if frames.shape[-2]:
+        np.testing.assert_allclose(
+            spectral_ops.spectrograms._overlap_add_by_blocks(frames, hop),
+            tf.signal.overlap_and_add(expected, hop), atol=1e-5)
+
+
 @pytest.mark.parametrize('shape,size,overlap,pad_end', [
     ((2, 3000), 512, 0.75, True),
     ((2, 3000), 512, 0.75, False),  # Samples after the last frame: grad 0.

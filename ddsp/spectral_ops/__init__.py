@@ -13,7 +13,8 @@ The code lives in topic modules, re-exported here so that
 `ddsp.spectral_ops.X` and the gin names `spectral_ops.X` keep working:
 
 * `spectrograms`: framing (`get_framed_lengths`, `pad`), `stft`, and the
-  magnitude, mel, log and MFCC spectrograms.
+  magnitude, mel, log and MFCC spectrograms, and
+  `magnitude_loss_and_gradient` (a spectrogram loss with its gradient).
 * `loudness`: RMS energy, power, A-weighted loudness and
   `pad_or_trim_to_expected_length`.
 * `f0`: `compute_f0` and `PretrainedCREPE` (CREPE).
@@ -26,6 +27,7 @@ from ddsp.spectral_ops.spectrograms import compute_mag  # noqa: F401
 from ddsp.spectral_ops.spectrograms import compute_mel  # noqa: F401
 from ddsp.spectral_ops.spectrograms import compute_mfcc  # noqa: F401
 from ddsp.spectral_ops.spectrograms import get_framed_lengths  # noqa: F401
+from ddsp.spectral_ops.spectrograms import magnitude_loss_and_gradient  # noqa: F401,E501
 from ddsp.spectral_ops.spectrograms import Hop  # noqa: F401
 from ddsp.spectral_ops.spectrograms import pad  # noqa: F401
 from ddsp.spectral_ops.spectrograms import PADDING_MODES  # noqa: F401

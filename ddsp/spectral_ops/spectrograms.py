@@ -341,53 +341,147 @@ def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75,
     return np.fft.rfft(frames * window, n=frame_size).astype(np.complex64)
 
 
+def _window_and_bin_weights(frame_size: int, fft_size: int):
+    """Periodic Hann window, and the weights of the magnitude adjoint: a real
+    loss sees bins 1 .. fft_size/2 - 1 of a real FFT twice (as the bin and
+    its conjugate); irfft counts them twice, so they get half weight."""
+    bin_weights = np.full([fft_size // 2 + 1], fft_size / 2, np.float32)
+    bin_weights[[0, -1]] = fft_size
+    return tf.signal.hann_window(frame_size, periodic=True), bin_weights
+
+
+def _magnitude_adjoint(spectrum, mag, d_mag, frame_size: int, hop: int,
+                       fft_size: int, n_samples) -> tf.Tensor:
+    """Gradient w.r.t. the audio of a function of |STFT| given d f / d|S|.
+
+    The adjoint of windowed framing + real FFT + abs: inverse real FFT of the
+    scaled spectrum, window, overlap-add, cut to `n_samples` (samples after
+    the last 'valid' frame get zero gradient).
+    """
+    window, bin_weights = _window_and_bin_weights(frame_size, fft_size)
+    # d|S|/dS = S/|S| (0 where S = 0).
+    scale = d_mag * bin_weights / tf.maximum(mag, 1e-30)
+    frames_grad = tf.signal.irfft(
+        spectrum * tf.complex(scale, tf.zeros_like(scale)),
+        fft_length=[fft_size])[..., :frame_size] * window
+    audio_grad = _overlap_add_by_blocks(frames_grad, hop)
+    missing = tf.maximum(n_samples - tf.shape(audio_grad)[-1], 0)
+    paddings = tf.concat([tf.zeros([tf.rank(audio_grad) - 1, 2], tf.int32),
+                          [[0, missing]]], axis=0)
+    return tf.pad(audio_grad, paddings)[..., :n_samples]
+
+
+def _overlap_add_by_blocks(frames: tf.Tensor, hop: int) -> tf.Tensor:
+    """tf.signal.overlap_and_add(frames, hop); when the hop divides the frame
+    size, as a sum of k = frame_size / hop shifted block sequences (the
+    adjoint of `_frame_by_blocks`, fused by XLA)."""
+    frame_size, n_frames = frames.shape[-1], frames.shape[-2]
+    if frame_size is None or n_frames is None or frame_size % hop:
+        return tf.signal.overlap_and_add(frames, hop)
+    k = frame_size // hop
+    no_pad = [[0, 0]] * (len(frames.shape) - 2)
+    blocks = tf.add_n([
+        tf.pad(frames[..., j * hop:(j + 1) * hop], no_pad + [[j, k - 1 - j],
+                                                              [0, 0]])
+        for j in range(k)])
+    return tf.reshape(blocks, tf.concat(
+        [tf.shape(frames)[:-2], [(n_frames + k - 1) * hop]], axis=0))
+
+
+def _windowed_spectrum(audio: tf.Tensor, frame_size: int, hop: int,
+                       fft_size: int, pad_end: bool) -> tf.Tensor:
+    """rfft of the Hann-windowed frames (integer hop)."""
+    window, _ = _window_and_bin_weights(frame_size, fft_size)
+    padded = pad(audio, frame_size, hop, 'same', axis=-1) if pad_end \
+        else audio
+    return tf.signal.rfft(_frame_by_blocks(padded, frame_size, hop) * window,
+                          fft_length=[fft_size])
+
+
+def _frame_by_blocks(x: tf.Tensor, frame_size: int, hop: int) -> tf.Tensor:
+    """tf.signal.frame(x, frame_size, hop) along the last axis; when the hop
+    divides the frame size and the length is static, as k = frame_size / hop
+    shifted views of hop-sized blocks, which XLA fuses (its lowering of
+    tf.signal.frame is a slower gather)."""
+    n = _static_length(x, -1)
+    if frame_size % hop or n is None or n < frame_size:
+        return tf.signal.frame(x, frame_size, hop, axis=-1)
+    k = frame_size // hop
+    n_frames = (n - frame_size) // hop + 1
+    blocks = tf.reshape(x[..., :(n_frames + k - 1) * hop],
+                        tf.concat([tf.shape(x)[:-1], [n_frames + k - 1, hop]],
+                                  axis=0))
+    return tf.concat([blocks[..., j:j + n_frames, :] for j in range(k)],
+                     axis=-1)
+
+
 def _stft_magnitude(audio: tf.Tensor, frame_size: int, hop: Fraction,
                     fft_size: int, pad_end: bool) -> tf.Tensor:
     """|STFT| (periodic Hann window), with a hand-written gradient.
 
     Autodiff through framing, FFT and complex abs costs about twice the
-    forward pass; the adjoint written out (inverse real FFT of the scaled
-    spectrum, window, overlap-add) costs about as much as the forward pass,
-    which makes the multi-scale spectral loss's backward pass much cheaper.
-    Fractional hops keep the autodiff path.
+    forward pass; the adjoint written out (`_magnitude_adjoint`) costs about
+    as much as the forward pass, which makes the multi-scale spectral loss's
+    backward pass much cheaper. Fractional hops keep the autodiff path.
     """
     if hop.denominator != 1:
         return tf.abs(_stft(audio, frame_size, hop, fft_size, pad_end))
     hop = int(hop)
-    window = tf.signal.hann_window(frame_size, periodic=True)
-    # A real loss sees bins 1 .. fft_size/2 - 1 of a real FFT twice (as the
-    # bin and its conjugate); irfft counts them twice, so they get half weight.
-    bin_weights = np.full([fft_size // 2 + 1], fft_size / 2, np.float32)
-    bin_weights[[0, -1]] = fft_size
 
     @tf.custom_gradient
     def magnitude(audio):
-        n_samples = tf.shape(audio)[-1]
-        padded = pad(audio, frame_size, hop, 'same', axis=-1) if pad_end \
-            else audio
-        frames = tf.signal.frame(padded, frame_size, hop, axis=-1)
-        spectrum = tf.signal.rfft(frames * window, fft_length=[fft_size])
+        spectrum = _windowed_spectrum(audio, frame_size, hop, fft_size,
+                                      pad_end)
         mag = tf.abs(spectrum)
 
-        def grad(upstream):
-            # d|S|/dS = S/|S| (0 where S = 0).
-            scale = upstream * bin_weights / tf.maximum(mag, 1e-30)
-            frames_grad = tf.signal.irfft(
-                spectrum * tf.complex(scale, tf.zeros_like(scale)),
-                fft_length=[fft_size])[..., :frame_size] * window
-            audio_grad = tf.signal.overlap_and_add(frames_grad, hop)
-            # Drop the 'same' padding; samples after the last 'valid' frame
-            # get zero gradient.
-            missing = tf.maximum(n_samples - tf.shape(audio_grad)[-1], 0)
-            paddings = tf.concat([tf.zeros([tf.rank(audio_grad) - 1, 2],
-                                           tf.int32),
-                                  [[0, missing]]], axis=0)
-            audio_grad = tf.pad(audio_grad, paddings)[..., :n_samples]
+        def grad(d_mag):
+            audio_grad = _magnitude_adjoint(spectrum, mag, d_mag, frame_size,
+                                            hop, fft_size, tf.shape(audio)[-1])
             return tf.reshape(audio_grad, tf.shape(audio))
 
         return mag, grad
 
     return magnitude(audio)
+
+
+def magnitude_loss_and_gradient(target_audio, audio, loss_fn, size: int = 2048,
+                                overlap: float = 0.75, pad_end: bool = True
+                                ) -> Tuple[tf.Tensor, tf.Tensor]:
+    """A loss of two magnitude spectrograms and its gradient w.r.t. `audio`.
+
+    Computes `loss_fn(compute_mag(target_audio), compute_mag(audio))` and
+    d loss / d audio in one pass, without a gradient tape outside: the
+    spectrograms are dropped as soon as the gradient is known, so a training
+    step does not hold them until its backward pass (see
+    `losses.SpectralLoss`).
+
+    Args:
+        target_audio, audio: `[batch, n_samples]`, same shape, static length.
+        loss_fn: (target_mag, audio_mag) -> scalar, differentiable in its
+            second argument; mags are `[batch, n_frames, fft_size // 2 + 1]`.
+        size, overlap, pad_end: As `compute_mag`; the hop must be an integer.
+
+    Returns:
+        (scalar loss, gradient `[batch, n_samples]`).
+    """
+    audio, hop, fft_size = _stft_arguments(audio, size, overlap, pad_end)
+    target_audio = _audio_tf(target_audio, 'target_audio')
+    if hop.denominator != 1:
+        raise ValueError(f'magnitude_loss_and_gradient needs an integer hop, '
+                         f'got {hop} (size {size}, overlap {overlap}).')
+    hop = int(hop)
+    n_samples = _static_length(audio, -1)
+    spectrum = _windowed_spectrum(tf.concat([target_audio, audio], axis=0),
+                                  size, hop, fft_size, pad_end)
+    mag = tf.abs(spectrum)
+    target_mag, mag = tf.split(mag, 2, axis=0)
+    with tf.GradientTape() as tape:
+        tape.watch(mag)
+        loss = loss_fn(target_mag, mag)
+    d_mag = tape.gradient(loss, mag)
+    _, spectrum = tf.split(spectrum, 2, axis=0)
+    return loss, _magnitude_adjoint(spectrum, mag, d_mag, size, hop,
+                                    fft_size, n_samples)
 
 
 @gin.register(module='ddsp.spectral_ops')

@@ -4,13 +4,11 @@ Both decoders return a dict keyed by `output_splits`, e.g. `amps`,
 `harmonic_distribution`, `noise_magnitudes`, ready for a ProcessorGroup.
 """
 import gin
-import keras
 import tensorflow as tf
 
 from ddsp import core
 from ddsp.training import nn
 
-tfkl = keras.layers
 _MODULE = 'ddsp.training.decoders'
 
 
@@ -75,7 +73,7 @@ class RnnFcDecoder(nn.DictLayer):
         rnn_class = nn.StatelessRnn if stateless else nn.Rnn
         self.rnn = rnn_class(rnn_channels, rnn_type, name='rnn')
         self.out_stack = nn.FcStack(ch, layers_per_stack, name='out_stack')
-        self.dense_out = tfkl.Dense(sum(n for _, n in self.output_splits),
+        self.dense_out = nn.Dense(sum(n for _, n in self.output_splits),
                                     name='dense_out')
 
     def zero_state(self, batch_size: int) -> tf.Tensor:

@@ -5,7 +5,6 @@ Dense). `ResnetF0Encoder` predicts f0 from a log-mel spectrogram, for the
 paper's unsupervised autoencoder (no CREPE f0 in the data).
 """
 import gin
-import keras
 import tensorflow as tf
 
 from ddsp import core
@@ -13,7 +12,6 @@ from ddsp import spectral_ops
 from ddsp.training import nn
 from ddsp.training import preprocessing
 
-tfkl = keras.layers
 _MODULE = 'ddsp.training.encoders'
 
 
@@ -113,7 +111,7 @@ class MfccTimeDistributedRnnEncoder(ZEncoder):
         self.sample_rate = sample_rate
         self.z_norm = nn.Normalize('instance', name='z_norm')
         self.rnn = nn.Rnn(rnn_channels, rnn_type, name='rnn')
-        self.dense_out = tfkl.Dense(z_dims, name='dense_out')
+        self.dense_out = nn.Dense(z_dims, name='dense_out')
 
     def compute_z(self, audio):
         mfccs = spectral_ops.compute_mfcc(
@@ -173,7 +171,7 @@ class ResnetF0Encoder(nn.DictLayer):
         self.hi_hz = hi_hz
         self.sample_rate = sample_rate
         self.resnet = nn.ResNet(size=size, name='resnet')
-        self.dense_out = tfkl.Dense(f0_bins, name='dense_out')
+        self.dense_out = nn.Dense(f0_bins, name='dense_out')
 
     def call(self, audio) -> ['f0_hz', 'f0_scaled']:
         logmel = spectral_ops.compute_logmel(

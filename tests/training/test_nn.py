@@ -291,6 +291,92 @@ def test_ensure_4d_round_trip():
 
 
 # ------------------ Stacks ----------------------------------------------------
+# ------------------ Matrix product precision ----------------------------------
+def test_matmul_precision_resolution(monkeypatch):
+    from ddsp.training.nn import precision
+    for has_amx, expected in [(True, 'bfloat16'), (False, 'float32')]:
+        monkeypatch.setattr(precision, '_cpu_has_amx_bf16', lambda v=has_amx: v)
+        assert nn.matmul_precision() == expected  # 'auto', no GPU here.
+    gin.parse_config(
+        "ddsp.training.nn.matmul_precision.precision = 'float32'")
+    assert nn.matmul_precision() == 'float32'
+    with nn.matmul_precision_scope('bfloat16'):  # The scope wins over gin.
+        assert nn.matmul_precision() == 'bfloat16'
+    assert nn.matmul_precision() == 'float32'
+    with pytest.raises(ValueError, match='float16'):
+        with nn.matmul_precision_scope('float16'):
+            pass
+    with pytest.raises(ValueError, match='float64'):
+        nn.Dense(3, precision='float64')
+
+
+def test_matmul_in_bfloat16_and_float32():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal([2, 30, 64]).astype(np.float32)
+    kernel = rng.standard_normal([64, 8]).astype(np.float32)
+    exact = np.asarray(x, np.float64) @ kernel
+    y32 = nn.matmul(tf.constant(x), tf.constant(kernel), 'float32')
+    y16 = nn.matmul(tf.constant(x), tf.constant(kernel), 'bfloat16')
+    assert y32.dtype == y16.dtype == tf.float32 and y16.shape == (2, 30, 8)
+    np.testing.assert_allclose(y32, exact, atol=1e-4)
+    error = np.abs(y16 - exact).max() / np.abs(exact).max()
+    assert 1e-4 < error < 1e-2  # bfloat16 operands: 8 significant bits.
+
+
+def test_dense_multiplies_in_bfloat16_only_in_training():
+    x = tf.random.normal([3, 7, 5])
+    ours = nn.Dense(4, activation='tanh')
+    reference = keras.layers.Dense(4, activation='tanh')
+    ours(x)
+    reference(x)
+    _copy_weights(ours, reference)
+    expected = reference(x)
+    with nn.matmul_precision_scope('bfloat16'):
+        np.testing.assert_allclose(ours(x), expected, atol=1e-6)
+        rounded = ours(x, training=True)
+        assert 1e-5 < np.abs(rounded - expected).max() < 0.03
+        explicit = nn.Dense(4, activation='tanh', precision='float32')
+        explicit(x)
+        _copy_weights(ours, explicit)
+        np.testing.assert_allclose(explicit(x, training=True), expected,
+                                   atol=1e-6)
+    assert nn.Dense.from_config(explicit.get_config()).precision == 'float32'
+
+
+@pytest.mark.parametrize('nonlinearity', ['leaky_relu', 'sigmoid'])
+def test_fc_training_path_equals_layers(monkeypatch, nonlinearity):
+    """In training, Fc runs fused_fc: same outputs and gradients."""
+    from ddsp.training.nn import dense
+    calls = []
+    monkeypatch.setattr(dense, 'fused_fc', lambda *a, **k: calls.append(1)
+                        or FUSED_FC(*a, **k))
+    x = tf.random.normal([2, 9, 6])
+    fc = nn.Fc(5, nonlinearity)
+    fc(x)
+    fc.layer_1.gamma.assign(tf.random.normal([5]))  # Not the identity.
+    fc.layer_1.beta.assign(tf.random.normal([5]))
+
+    def outputs_and_grads(training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fc(x, training=training)
+            loss = tf.reduce_sum(tf.sin(3.0 * y))
+        return [y] + tape.gradient(loss, [x] + fc.trainable_variables)
+
+    with nn.matmul_precision_scope('float32'):
+        expected = outputs_and_grads(False)
+        assert not calls
+        for a, b in zip(outputs_and_grads(True), expected):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        assert calls
+    with nn.matmul_precision_scope('bfloat16'):
+        for a, b in zip(outputs_and_grads(True), expected):
+            assert np.abs(a - b).max() < 0.03 * np.abs(b).max()
+
+
+FUSED_FC = nn.dense.fused_fc
+
+
 def test_fc_stacks_shapes_and_variables():
     x = tf.random.normal([2, 7, 3])
     assert nn.Fc(16)(x).shape == (2, 7, 16)
@@ -324,8 +410,14 @@ def _copy_weights(src, dst):
         b.assign(a)
 
 
-def test_fused_gru_matches_keras_gru_with_gradients():
+@pytest.mark.parametrize('training', [False, True])  # True: XLA loops.
+def test_fused_gru_matches_keras_gru_with_gradients(training):
     """The fused GRU computes exactly what keras.layers.GRU computes."""
+    with nn.matmul_precision_scope('float32'):
+        _check_fused_gru_matches_keras_gru(training)
+
+
+def _check_fused_gru_matches_keras_gru(training):
     x = tf.random.normal([3, 11, 5])
     h0 = tf.random.normal([3, 8])
     fused = nn.StatelessRnn(8, 'gru', fused=True)
@@ -338,7 +430,7 @@ def test_fused_gru_matches_keras_gru_with_gradients():
     def loss_and_grads(layer):
         with tf.GradientTape() as tape:
             tape.watch([x, h0])
-            y, h = layer(x, h0)
+            y, h = layer(x, h0, training=training)
             loss = tf.reduce_sum(tf.sin(y) * weights) + tf.reduce_sum(h * h)
         return [y, h] + tape.gradient(loss, [x, h0] +
                                       layer.trainable_variables)
@@ -349,6 +441,25 @@ def test_fused_gru_matches_keras_gru_with_gradients():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     # Eager execution gives the same outputs as tf.function.
     np.testing.assert_allclose(fused(x, h0)[0], results_fused[0], atol=1e-6)
+
+
+def test_fused_gru_bfloat16_products_stay_close_to_float32():
+    """bfloat16 input projection and weight gradients: ~1 % of float32."""
+    x = tf.random.normal([4, 50, 16])
+    rnn = nn.Rnn(32, 'gru', fused=True)
+
+    def outputs_and_grads(precision):
+        with nn.matmul_precision_scope(precision):
+            with tf.GradientTape() as tape:
+                y = rnn(x, training=True)
+                loss = tf.reduce_sum(tf.sin(y))
+            return [y] + tape.gradient(loss, rnn.trainable_variables)
+
+    exact = outputs_and_grads('float32')
+    rounded = outputs_and_grads('bfloat16')
+    for a, b in zip(rounded, exact):
+        error = np.abs(a - b).max() / np.abs(b).max()
+        assert 1e-6 < error < 0.02  # Rounded, but only just.
 
 
 def test_fused_gru_under_xla_and_mixed_precision():

@@ -20,6 +20,8 @@ The code lives in topic modules, re-exported here so that
 
 * `dict_layers`: `DictLayer`, `OutputSplitsLayer`, `split_to_dict`, and the gin
   registration of the Keras layers.
+* `precision`: `matmul_precision` (bfloat16 matrix products on CPUs with
+  AMX, float32 elsewhere), `matmul_precision_scope`, `matmul`, `Dense`.
 * `dense`: `Fc`/`FcStack`/`FcStackOut`, normalization, polyphase resampling,
   shapes, `Identity`, and the container bases.
 * `recurrent`: `fused_gru`, `Rnn`, `StatelessRnn`, `RnnFc`, `RnnSandwich`.
@@ -34,6 +36,11 @@ from ddsp.training.nn.dict_layers import _parse_return_annotation  # noqa: F401
 from ddsp.training.nn.dict_layers import gin_register_keras_layers  # noqa: F401
 from ddsp.training.nn.dict_layers import split_to_dict  # noqa: F401
 from ddsp.training.nn.dict_layers import tfkl  # noqa: F401
+from ddsp.training.nn.precision import MATMUL_PRECISIONS  # noqa: F401
+from ddsp.training.nn.precision import Dense  # noqa: F401
+from ddsp.training.nn.precision import matmul  # noqa: F401
+from ddsp.training.nn.precision import matmul_precision  # noqa: F401
+from ddsp.training.nn.precision import matmul_precision_scope  # noqa: F401
 from ddsp.training.nn.dense import ConditionalNorm  # noqa: F401
 from ddsp.training.nn.dense import ConditionalScaleAndShift  # noqa: F401
 from ddsp.training.nn.dense import Fc  # noqa: F401

@@ -5,9 +5,15 @@
 `PolyphaseResample`, `Identity`, the 4-D shape helpers and the `_Container`
 and `_LayerSequence` bases used by the other network modules.
 """
+import functools
+from typing import Optional
+
 import gin
 import keras
 import tensorflow as tf
+
+from ddsp.training.nn.precision import Dense
+from ddsp.training.nn.precision import resolve_precision
 
 tfkl = keras.layers
 
@@ -124,7 +130,7 @@ class ConditionalScaleAndShift(tfkl.Layer):
         x_shape = inputs_shape[0]
         self.x_ch = int(x_shape[-1])
         ch = self.x_ch if self.shift_only else 2 * self.x_ch
-        self.dense = tfkl.Dense(ch, name='dense')
+        self.dense = Dense(ch, name='dense')
 
     def call(self, inputs):
         x, z = inputs
@@ -247,16 +253,114 @@ class _LayerSequence(_Container):
 
 
 # ------------------ Fully connected stacks ------------------------------------
+@functools.lru_cache(maxsize=None)
+def _norm_activation_kernels(epsilon: float, activation):
+    """XLA-fused layer normalization + activation, forward and backward.
+
+    Fused, each pass reads and writes the `[n, ch]` activations once instead
+    of once per elementwise op; the backward pass recomputes the forward.
+    """
+    def norm_activation(z, gamma, beta):
+        return activation(keras.ops.layer_normalization(
+            z, gamma, beta, axis=-1, epsilon=epsilon))
+
+    @tf.function(jit_compile=True, autograph=False)
+    def forward(z, gamma, beta):
+        return norm_activation(z, gamma, beta)
+
+    @tf.function(jit_compile=True, autograph=False)
+    def backward(d_out, z, gamma, beta):
+        with tf.GradientTape() as tape:
+            tape.watch([z, gamma, beta])
+            out = norm_activation(z, gamma, beta)
+        return tape.gradient(out, [z, gamma, beta], output_gradients=d_out)
+
+    return forward, backward
+
+
+def fused_fc(x, kernel, bias, gamma, beta, epsilon: float = 1e-3,
+             activation=keras.activations.leaky_relu,
+             precision: Optional[str] = None) -> tf.Tensor:
+    """activation(LayerNorm(x @ kernel + bias)) with a memory-lean gradient.
+
+    The same maths as `Fc` (Keras Dense -> LayerNormalization -> activation),
+    for training: autodiff would keep about five `[batch, time, ch]` float32
+    tensors per layer for the backward pass; this keeps only x in the matmul
+    precision and recomputes the rest in the backward pass (one extra
+    matrix product, cheap in bfloat16), and the normalization and activation
+    run as one XLA kernel each way.
+
+    Args:
+        x: float32 `[..., ch_in]`.
+        kernel: `[ch_in, ch]`; bias, gamma, beta: `[ch]`.
+        epsilon: Layer normalization epsilon.
+        activation: Elementwise function.
+        precision: Matrix product precision (None: `matmul_precision()`).
+
+    Returns:
+        float32 `[..., ch]`.
+    """
+    compute = (tf.bfloat16 if resolve_precision(precision) == 'bfloat16'
+               else tf.float32)
+    forward, backward = _norm_activation_kernels(float(epsilon), activation)
+    ch_in, ch = kernel.shape
+    out_shape = tf.concat([tf.shape(x)[:-1], [ch]], axis=0)
+
+    @tf.custom_gradient
+    def fc(x, kernel, bias, gamma, beta):
+        x_flat = tf.cast(tf.reshape(x, [-1, ch_in]), compute)
+        kernel_c = tf.cast(kernel, compute)
+
+        def dense():
+            return tf.cast(tf.matmul(x_flat, kernel_c), tf.float32) + bias
+
+        def grad(d_out):
+            d_z, d_gamma, d_beta = backward(
+                tf.reshape(d_out, [-1, ch]), dense(), gamma, beta)
+            d_z_c = tf.cast(d_z, compute)
+            d_x = tf.matmul(d_z_c, kernel_c, transpose_b=True)
+            d_kernel = tf.matmul(x_flat, d_z_c, transpose_a=True)
+            return (tf.reshape(tf.cast(d_x, x.dtype), tf.shape(x)),
+                    tf.cast(d_kernel, kernel.dtype), tf.reduce_sum(d_z, 0),
+                    d_gamma, d_beta)
+
+        return tf.reshape(forward(dense(), gamma, beta), out_shape), grad
+
+    return fc(x, kernel, bias, gamma, beta)
+
+
 @gin.register(module=_MODULE)
 class Fc(_LayerSequence):
-    """Dense -> LayerNormalization -> nonlinearity (leaky ReLU)."""
+    """Dense -> LayerNormalization -> nonlinearity (leaky ReLU).
+
+    In training (`training=True`) float32 inputs go through `fused_fc` (same
+    weights and maths, less memory); otherwise through the three layers.
+    """
 
     def __init__(self, ch=128, nonlinearity='leaky_relu', **kwargs):
         super().__init__([
-            tfkl.Dense(ch),
+            Dense(ch),
             tfkl.LayerNormalization(),
             tfkl.Activation(get_nonlinearity(nonlinearity)),
         ], **kwargs)
+
+    def call(self, x, training=None):
+        dense, norm, activation = self.sequence
+        axes = list(norm.axis) if isinstance(norm.axis, (list, tuple)) \
+            else [norm.axis]
+        if not (training and x.dtype == tf.float32 and norm.center
+                and norm.scale and not norm.rms_scaling
+                and axes in ([-1], [len(x.shape) - 1])):
+            return super().call(x)
+        if not self.built or not dense.built:
+            dense.build(x.shape)
+            norm.build(x.shape[:-1] + (dense.units,))
+        # Variable reads as tensors: a custom gradient must not see variables
+        # (which under a distribution strategy are read inside it otherwise).
+        weights = [tf.convert_to_tensor(v) for v in (
+            dense.kernel, dense.bias, norm.gamma, norm.beta)]
+        return fused_fc(x, *weights, norm.epsilon, activation.activation,
+                        dense.precision)
 
 
 @gin.register(module=_MODULE)
@@ -275,7 +379,7 @@ class FcStackOut(_Container):
     def __init__(self, ch, layers, n_out, **kwargs):
         super().__init__(**kwargs)
         self.stack = FcStack(ch, layers, name='stack')
-        self.dense_out = tfkl.Dense(n_out, name='dense_out')
+        self.dense_out = Dense(n_out, name='dense_out')
 
     def call(self, x):
         return self.dense_out(self.stack(x))

@@ -5,8 +5,7 @@ reads from input dictionaries, and whose return annotation names the keys of
 the dictionary it returns (see `ddsp.training.nn`).
 
 Importing this module also registers `keras.Sequential` and every
-`keras.layers.X` in gin (as `tf.keras.layers.X`), and `keras.layers.Dense` as
-`ddsp.training.nn.Dense`.
+`keras.layers.X` in gin (as `tf.keras.layers.X`).
 """
 import ast
 import inspect
@@ -16,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from ddsp import core
+from ddsp.training.nn.precision import Dense
 
 tfkl = keras.layers
 
@@ -44,10 +44,6 @@ def gin_register_keras_layers():
 
 
 gin_register_keras_layers()
-try:
-    gin.register('Dense', module=_MODULE)(tfkl.Dense)
-except ValueError:
-    pass
 
 
 # ------------------ Dictionary layers -----------------------------------------
@@ -288,7 +284,7 @@ class OutputSplitsLayer(DictLayer):
         super().__init__(input_keys=input_keys,
                          output_keys=[k for k, _ in self.output_splits],
                          **kwargs)
-        self.dense_out = tfkl.Dense(self.n_out, name='dense_out')
+        self.dense_out = Dense(self.n_out, name='dense_out')
 
     def call(self, *inputs, **unused_kwargs):
         """compute_output() -> Dense -> split into a dict."""
