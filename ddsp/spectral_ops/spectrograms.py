@@ -471,15 +471,14 @@ def magnitude_loss_and_gradient(target_audio, audio, loss_fn, size: int = 2048,
                          f'got {hop} (size {size}, overlap {overlap}).')
     hop = int(hop)
     n_samples = _static_length(audio, -1)
-    spectrum = _windowed_spectrum(tf.concat([target_audio, audio], axis=0),
-                                  size, hop, fft_size, pad_end)
+    target_mag = tf.abs(_windowed_spectrum(target_audio, size, hop, fft_size,
+                                           pad_end))
+    spectrum = _windowed_spectrum(audio, size, hop, fft_size, pad_end)
     mag = tf.abs(spectrum)
-    target_mag, mag = tf.split(mag, 2, axis=0)
     with tf.GradientTape() as tape:
         tape.watch(mag)
         loss = loss_fn(target_mag, mag)
     d_mag = tape.gradient(loss, mag)
-    _, spectrum = tf.split(spectrum, 2, axis=0)
     return loss, _magnitude_adjoint(spectrum, mag, d_mag, size, hop,
                                     fft_size, n_samples)
 
