@@ -4,7 +4,9 @@ GRUs run through `fused_gru` on machines without a GPU: the same weights and
 maths as `keras.layers.GRU` (reset_after=True), but the input projection is
 one matrix multiplication over all time steps, and the hand-written backward
 pass computes the weight gradients with one matrix multiplication each instead
-of one per time step. With a GPU, `keras.layers.GRU` (cuDNN) is used.
+of one per time step. In training, the recurrence loops run as XLA clusters
+and the weight products in `matmul_precision()`. With a GPU,
+`keras.layers.GRU` (cuDNN) is used.
 """
 import gin
 import keras
