@@ -352,7 +352,7 @@ class Fc(_LayerSequence):
                 and norm.scale and not norm.rms_scaling
                 and axes in ([-1], [len(x.shape) - 1])):
             return super().call(x)
-        if not self.built or not dense.built:
+        if not dense.built:
             dense.build(x.shape)
             norm.build(x.shape[:-1] + (dense.units,))
         # Variable reads as tensors: a custom gradient must not see variables

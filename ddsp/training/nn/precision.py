@@ -5,7 +5,8 @@ A training step's time goes mostly into matrix products of
 Rapids and later), oneDNN multiplies bfloat16 matrices 4-5x faster than
 float32 ones, so with `'auto'` (the default) on such a CPU, and no GPU, the
 `Dense` layers, `Fc` stacks and GRU weight products here multiply in
-bfloat16 with float32 accumulation in training (`training=True`), and
+bfloat16 in training (`training=True`: operands rounded to bfloat16, sums
+accumulated in float32, results rounded to bfloat16 and cast back), and
 everything else (biases, normalization, nonlinearities, the GRU recurrence,
 the synthesizers, the losses, the variables and the optimizer) stays float32.
 This is the trade GPUs make with TensorFloat-32 and TPUs with bfloat16
@@ -94,8 +95,8 @@ def matmul(x: tf.Tensor, kernel: tf.Tensor,
         precision: 'float32', 'bfloat16', 'auto' or None (`matmul_precision()`).
 
     Returns:
-        `[..., out_channels]`, in x's dtype (bfloat16 products are accumulated
-        in float32 by oneDNN and rounded once).
+        `[..., out_channels]`, in x's dtype (in bfloat16, oneDNN accumulates
+        in float32 and rounds the result to bfloat16 once).
     """
     precision = resolve_precision(precision)
     dtype = x.dtype
