@@ -20,10 +20,12 @@ The code lives in topic modules, re-exported here so that
 
 * `dict_layers`: `DictLayer`, `OutputSplitsLayer`, `split_to_dict`, and the gin
   registration of the Keras layers.
-* `precision`: `matmul_precision` (bfloat16 matrix products on CPUs with
-  AMX, float32 elsewhere), `matmul_precision_scope`, `matmul`, `Dense`.
-* `dense`: `Fc`/`FcStack`/`FcStackOut`, normalization, polyphase resampling,
-  shapes, `Identity`, and the container bases.
+* `precision`: `matmul_precision` (in training, bfloat16 matrix products on
+  CPUs with AMX, float32 elsewhere), `matmul_precision_scope`, `matmul`,
+  `Dense`.
+* `dense`: `Fc`/`FcStack`/`FcStackOut` (`fused_fc` in training),
+  normalization, polyphase resampling, shapes, `Identity`, and the container
+  bases.
 * `recurrent`: `fused_gru`, `Rnn`, `StatelessRnn`, `RnnFc`, `RnnSandwich`.
 * `convolutional`: `ResNet` and its parts, `DilatedConvStack`.
 """
@@ -52,6 +54,7 @@ from ddsp.training.nn.dense import PolyphaseResample  # noqa: F401
 from ddsp.training.nn.dense import _Container  # noqa: F401
 from ddsp.training.nn.dense import _LayerSequence  # noqa: F401
 from ddsp.training.nn.dense import ensure_4d  # noqa: F401
+from ddsp.training.nn.dense import fused_fc  # noqa: F401
 from ddsp.training.nn.dense import get_nonlinearity  # noqa: F401
 from ddsp.training.nn.dense import get_norm  # noqa: F401
 from ddsp.training.nn.dense import inv_ensure_4d  # noqa: F401
