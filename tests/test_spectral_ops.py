@@ -71,6 +71,9 @@ def test_magnitude_loss_and_gradient_equals_autodiff(size, overlap, pad_end):
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-3,
                                atol=1e-4 * np.abs(expected_grad).max())
+    with pytest.raises(ValueError, match='same shape'):
+        spectral_ops.magnitude_loss_and_gradient(target[:1], audio, loss_fn,
+                                                 size, overlap, pad_end)
     with pytest.raises(ValueError, match='integer hop'):
         spectral_ops.magnitude_loss_and_gradient(target, audio, loss_fn,
                                                  2048, 0.9)  # hop 204.8

@@ -227,15 +227,33 @@ def pad(x, frame_size: int, hop_size: Hop, padding: str = 'center',
     return tf.pad(x, pads, mode=mode, constant_values=constant_values)
 
 
+def _frame_by_blocks(x: tf.Tensor, frame_size: int, hop: int) -> tf.Tensor:
+    """tf.signal.frame(x, frame_size, hop) along the last axis; when the hop
+    divides the frame size and the length is static, as k = frame_size / hop
+    shifted views of hop-sized blocks, which XLA fuses (its lowering of
+    tf.signal.frame is a slower gather)."""
+    n = _static_length(x, -1)
+    if frame_size % hop or n is None or n < frame_size:
+        return tf.signal.frame(x, frame_size, hop, axis=-1)
+    k = frame_size // hop
+    n_frames = (n - frame_size) // hop + 1
+    blocks = tf.reshape(x[..., :(n_frames + k - 1) * hop],
+                        tf.concat([tf.shape(x)[:-1], [n_frames + k - 1, hop]],
+                                  axis=0))
+    return tf.concat([blocks[..., j:j + n_frames, :] for j in range(k)],
+                     axis=-1)
+
+
 def _frame(x: tf.Tensor, frame_size: int, hop: Fraction) -> tf.Tensor:
     """Frames the last axis (no padding): [..., n] -> [..., n_frames, size].
 
-    Integer hops use tf.signal.frame; fractional hops gather frames starting
-    at floor(i * hop + 1/2). Works with unknown (dynamic) lengths.
+    Integer hops use `_frame_by_blocks` (tf.signal.frame when the hop does
+    not divide the frame or the length is unknown); fractional hops gather
+    frames starting at floor(i * hop + 1/2). Works with unknown (dynamic)
+    lengths.
     """
     if hop.denominator == 1:
-        return tf.signal.frame(x, frame_size, int(hop), pad_end=False,
-                               axis=-1)
+        return _frame_by_blocks(x, frame_size, int(hop))
     p, q = hop.numerator, hop.denominator
     n_t = _static_length(x, -1)
     if n_t is not None:
@@ -268,18 +286,23 @@ def _overlap_to_hop(frame_size: int, overlap: float) -> Fraction:
     return hop.limit_denominator(1_000_000)
 
 
+def _window_and_bin_weights(frame_size: int, fft_size: int):
+    """Periodic Hann window, and the weights of the magnitude adjoint: a real
+    loss sees bins 1 .. fft_size/2 - 1 of a real FFT twice (as the bin and
+    its conjugate); irfft counts them twice, so they get half weight."""
+    bin_weights = np.full([fft_size // 2 + 1], fft_size / 2, np.float32)
+    bin_weights[[0, -1]] = fft_size
+    return tf.signal.hann_window(frame_size, periodic=True), bin_weights
+
+
 def _stft(audio: tf.Tensor, frame_size: int, hop: Fraction, fft_size: int,
           pad_end: bool) -> tf.Tensor:
     """Complex STFT with a periodic Hann window along the last axis."""
     if pad_end:
         audio = pad(audio, frame_size, hop, 'same', axis=-1)
-    if hop.denominator == 1:
-        return tf.signal.stft(audio, frame_length=frame_size,
-                              frame_step=int(hop), fft_length=fft_size,
-                              pad_end=False)
-    frames = _frame(audio, frame_size, hop)
-    window = tf.signal.hann_window(frame_size, periodic=True)
-    return tf.signal.rfft(frames * window, fft_length=[fft_size])
+    window, _ = _window_and_bin_weights(frame_size, fft_size)
+    return tf.signal.rfft(_frame(audio, frame_size, hop) * window,
+                          fft_length=[fft_size])
 
 
 def _check_length(audio_length: Optional[int], frame_size, pad_end: bool):
@@ -302,7 +325,7 @@ def _stft_arguments(audio, frame_size: int, overlap: float, pad_end: bool
 
 def stft(audio, frame_size: int = 2048, overlap: float = 0.75,
          pad_end: bool = True) -> tf.Tensor:
-    """Complex STFT (`tf.signal.stft`, periodic Hann window).
+    """Complex STFT with a periodic Hann window (as `tf.signal.stft`).
 
     Args:
         audio: `[n_samples]`, `[batch, n_samples]` or `[batch, n_samples, 1]`.
@@ -339,15 +362,6 @@ def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75,
     frames = _frame_np(audio, frame_size, hop)
     window = librosa.filters.get_window('hann', frame_size, fftbins=True)
     return np.fft.rfft(frames * window, n=frame_size).astype(np.complex64)
-
-
-def _window_and_bin_weights(frame_size: int, fft_size: int):
-    """Periodic Hann window, and the weights of the magnitude adjoint: a real
-    loss sees bins 1 .. fft_size/2 - 1 of a real FFT twice (as the bin and
-    its conjugate); irfft counts them twice, so they get half weight."""
-    bin_weights = np.full([fft_size // 2 + 1], fft_size / 2, np.float32)
-    bin_weights[[0, -1]] = fft_size
-    return tf.signal.hann_window(frame_size, periodic=True), bin_weights
 
 
 def _magnitude_adjoint(spectrum, mag, d_mag, frame_size: int, hop: int,
@@ -388,33 +402,6 @@ def _overlap_add_by_blocks(frames: tf.Tensor, hop: int) -> tf.Tensor:
         [tf.shape(frames)[:-2], [(n_frames + k - 1) * hop]], axis=0))
 
 
-def _windowed_spectrum(audio: tf.Tensor, frame_size: int, hop: int,
-                       fft_size: int, pad_end: bool) -> tf.Tensor:
-    """rfft of the Hann-windowed frames (integer hop)."""
-    window, _ = _window_and_bin_weights(frame_size, fft_size)
-    padded = pad(audio, frame_size, hop, 'same', axis=-1) if pad_end \
-        else audio
-    return tf.signal.rfft(_frame_by_blocks(padded, frame_size, hop) * window,
-                          fft_length=[fft_size])
-
-
-def _frame_by_blocks(x: tf.Tensor, frame_size: int, hop: int) -> tf.Tensor:
-    """tf.signal.frame(x, frame_size, hop) along the last axis; when the hop
-    divides the frame size and the length is static, as k = frame_size / hop
-    shifted views of hop-sized blocks, which XLA fuses (its lowering of
-    tf.signal.frame is a slower gather)."""
-    n = _static_length(x, -1)
-    if frame_size % hop or n is None or n < frame_size:
-        return tf.signal.frame(x, frame_size, hop, axis=-1)
-    k = frame_size // hop
-    n_frames = (n - frame_size) // hop + 1
-    blocks = tf.reshape(x[..., :(n_frames + k - 1) * hop],
-                        tf.concat([tf.shape(x)[:-1], [n_frames + k - 1, hop]],
-                                  axis=0))
-    return tf.concat([blocks[..., j:j + n_frames, :] for j in range(k)],
-                     axis=-1)
-
-
 def _stft_magnitude(audio: tf.Tensor, frame_size: int, hop: Fraction,
                     fft_size: int, pad_end: bool) -> tf.Tensor:
     """|STFT| (periodic Hann window), with a hand-written gradient.
@@ -426,17 +413,16 @@ def _stft_magnitude(audio: tf.Tensor, frame_size: int, hop: Fraction,
     """
     if hop.denominator != 1:
         return tf.abs(_stft(audio, frame_size, hop, fft_size, pad_end))
-    hop = int(hop)
 
     @tf.custom_gradient
     def magnitude(audio):
-        spectrum = _windowed_spectrum(audio, frame_size, hop, fft_size,
-                                      pad_end)
+        spectrum = _stft(audio, frame_size, hop, fft_size, pad_end)
         mag = tf.abs(spectrum)
 
         def grad(d_mag):
             audio_grad = _magnitude_adjoint(spectrum, mag, d_mag, frame_size,
-                                            hop, fft_size, tf.shape(audio)[-1])
+                                            int(hop), fft_size,
+                                            tf.shape(audio)[-1])
             return tf.reshape(audio_grad, tf.shape(audio))
 
         return mag, grad
@@ -469,18 +455,18 @@ def magnitude_loss_and_gradient(target_audio, audio, loss_fn, size: int = 2048,
     if hop.denominator != 1:
         raise ValueError(f'magnitude_loss_and_gradient needs an integer hop, '
                          f'got {hop} (size {size}, overlap {overlap}).')
-    hop = int(hop)
-    n_samples = _static_length(audio, -1)
-    target_mag = tf.abs(_windowed_spectrum(target_audio, size, hop, fft_size,
-                                           pad_end))
-    spectrum = _windowed_spectrum(audio, size, hop, fft_size, pad_end)
+    if target_audio.shape != audio.shape:
+        raise ValueError(f'target_audio and audio must have the same shape, '
+                         f'got {target_audio.shape} and {audio.shape}.')
+    target_mag = tf.abs(_stft(target_audio, size, hop, fft_size, pad_end))
+    spectrum = _stft(audio, size, hop, fft_size, pad_end)
     mag = tf.abs(spectrum)
     with tf.GradientTape() as tape:
         tape.watch(mag)
         loss = loss_fn(target_mag, mag)
     d_mag = tape.gradient(loss, mag)
-    return loss, _magnitude_adjoint(spectrum, mag, d_mag, size, hop,
-                                    fft_size, n_samples)
+    return loss, _magnitude_adjoint(spectrum, mag, d_mag, size, int(hop),
+                                    fft_size, _static_length(audio, -1))
 
 
 @gin.register(module='ddsp.spectral_ops')

@@ -67,10 +67,13 @@ def matmul_precision(precision: str = 'auto') -> str:
     return _resolve(_scopes[-1] if _scopes else precision)
 
 
-def resolve_precision(precision: Optional[str] = None) -> str:
-    """'float32' or 'bfloat16' for a layer's `precision` argument (None:
-    `matmul_precision()`)."""
-    return matmul_precision() if precision is None else _resolve(precision)
+def resolve_precision(precision: Optional[str] = None,
+                      training=True) -> str:
+    """'float32' or 'bfloat16': a layer's own `precision` if given, else
+    `matmul_precision()` in training and float32 otherwise."""
+    if precision is not None:
+        return _resolve(precision)
+    return matmul_precision() if training else 'float32'
 
 
 @contextlib.contextmanager
@@ -126,8 +129,8 @@ class Dense(keras.layers.Dense):
         self.precision = precision
 
     def call(self, inputs, training=None):
-        precision = self.precision or (None if training else 'float32')
-        y = matmul(inputs, self.kernel, precision)
+        y = matmul(inputs, self.kernel,
+                   resolve_precision(self.precision, training))
         if self.use_bias:
             y = y + tf.cast(self.bias, y.dtype)
         return y if self.activation is None else self.activation(y)

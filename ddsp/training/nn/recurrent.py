@@ -218,8 +218,9 @@ class _RnnBase(tfkl.Layer):
     def _run_fused(self, x, initial_state=None, training=None):
         cell = self.rnn.cell
         return fused_gru(x, cell.kernel, cell.recurrent_kernel, cell.bias,
-                         initial_state, precision=None if training else
-                         'float32', jit=bool(training))
+                         initial_state,
+                         precision=resolve_precision(training=training),
+                         jit=bool(training))
 
 
 @gin.register(module=_MODULE)
