@@ -177,3 +177,27 @@ def test_gin_builds_the_paper_decoder():
 @gin.configurable
 def decoder_test_holder(decoder=None):
     return decoder
+
+
+def test_training_call_reaches_the_fused_layers(monkeypatch):
+    """`training=True` on the decoder reaches its Fc stacks (fused_fc) and
+    its GRU (XLA loops, product precision), in float32 equal to inference."""
+    from ddsp.training import nn
+    from ddsp.training.nn import dense, recurrent
+    fc_calls, gru_calls = [], []
+    fused_fc, fused_gru = dense.fused_fc, recurrent.fused_gru
+    monkeypatch.setattr(dense, 'fused_fc', lambda *a, **k: fc_calls.append(1)
+                        or fused_fc(*a, **k))
+    monkeypatch.setattr(recurrent, 'fused_gru',
+                        lambda *a, **k: gru_calls.append(k)
+                        or fused_gru(*a, **k))
+    decoder = rnn_fc_decoder()
+    inputs = features()
+    with nn.matmul_precision_scope('float32'):
+        expected = decoder(inputs)
+        assert not fc_calls and gru_calls[-1]['jit'] is False
+        outputs = decoder(inputs, training=True)
+    assert len(fc_calls) == 4 * 2  # 3 input stacks + out stack, 2 Fc each.
+    assert gru_calls[-1]['jit'] is True
+    for key in expected:
+        np.testing.assert_allclose(outputs[key], expected[key], atol=1e-5)
